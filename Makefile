@@ -1,0 +1,98 @@
+# whale — build, test and run. Read top to bottom; every target is small.
+#
+#   make            build libwhale.a and the whale program
+#   make run        run the main job (MODEL=path/to/model, see README)
+#   make test       build and run the test suite
+#   make test-san   the same suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench      benchmarks (not tests)
+#   make setup      install the Debian packages whale needs (when missing)
+#   make fixtures   regenerate the reference fixtures (needs python3-torch)
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
+LDLIBS  := -ljson-c -lpcre2-8 -lm -lpthread
+
+ifeq ($(SAN),1)
+  BUILD   := build-san
+  CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Library layers, in dependency order (see docs/ARCHITECTURE.md).
+LIB_DIRS := base kernels formats tokenizer model runtime
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/test_*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+LIB := $(BUILD)/libwhale.a
+BIN := $(BUILD)/whale
+
+.PHONY: all run test test-san bench setup fixtures clean format
+
+all: $(LIB) $(BIN) $(TOOLS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
+
+# The main job. Until whale ships its own trained model, MODEL names a model
+# folder (config.json + safetensors) or a .gguf file.
+MODEL ?=
+TOKENS ?= 0,17,42,7
+run: all
+	@if [ -z "$(MODEL)" ]; then \
+	  echo "make run: no MODEL given."; \
+	  echo "  Run a model you have:   make run MODEL=/path/to/DeepSeek-R1-Distill-Qwen-1.5B   (or a .gguf file)"; \
+	  echo "  Showing the built-in tiny DeepSeek-V3 test model instead (random weights, output is noise):"; \
+	  $(BIN) info tests/fixtures/dsv3 && $(BIN) run -m tests/fixtures/dsv3 --tokens $(TOKENS) -n 16 --top 3; \
+	else \
+	  $(BIN) info "$(MODEL)" && $(BIN) run -m "$(MODEL)" --tokens $(TOKENS) -n 32; \
+	fi
+
+test: all $(TESTS)
+	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+
+test-san:
+	$(MAKE) SAN=1 test
+
+bench: all
+	@echo "bench: benchmarks arrive with the performance issue (bench/)."
+
+setup:
+	sh scripts/setup.sh
+
+fixtures:
+	$(MAKE) -C tools/reference
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

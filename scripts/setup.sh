@@ -1,0 +1,20 @@
+#!/bin/sh
+# setup.sh — installs the Debian packages whale builds and tests with, if missing.
+#   build-essential, clang     compilers (gcc is the default; clang for the second build and fuzzers)
+#   libjson-c-dev              JSON: config.json, safetensors headers, tokenizer.json
+#   libpcre2-dev               Unicode-property regexes for the tokenizer's pre-tokenizers
+#   libcmocka-dev              unit-test runner
+#   libopenblas-dev            BLAS for prefill and training
+set -e
+PKGS="build-essential clang libjson-c-dev libpcre2-dev libcmocka-dev libopenblas-dev pkg-config"
+MISSING=""
+for p in $PKGS; do
+    dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"
+done
+if [ -n "$MISSING" ]; then
+    echo "setup: installing:$MISSING"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING
+fi

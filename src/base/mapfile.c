@@ -1,0 +1,156 @@
+/* mapfile.c — mmap and small-file reading (see mapfile.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "base/mapfile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/error.h"
+
+int wh_mapfile_open(wh_mapfile *mf, const char *path, wh_error *err)
+{
+    memset(mf, 0, sizeof *mf);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return wh_err(err, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return wh_err(err, WH_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return wh_err(err, WH_E_IO, "%s: not a regular file", path);
+    }
+    mf->path = wh_strdup(path);
+    if (mf->path == NULL) {
+        close(fd);
+        return wh_err(err, WH_E_NOMEM, "%s: out of memory", path);
+    }
+    mf->size = (uint64_t)st.st_size;
+    if (mf->size > 0) {
+        void *p = mmap(NULL, (size_t)mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            wh_free(mf->path);
+            mf->path = NULL;
+            return wh_err(err, WH_E_IO, "%s: mmap failed: %s", path, strerror(e));
+        }
+        mf->data = p;
+    }
+    close(fd);
+    return WH_OK;
+}
+
+void wh_mapfile_close(wh_mapfile *mf)
+{
+    if (mf->data != NULL)
+        munmap((void *)mf->data, (size_t)mf->size);
+    wh_free(mf->path);
+    memset(mf, 0, sizeof *mf);
+}
+
+int wh_read_text(const char *path, uint64_t max_bytes, char **out, uint64_t *len, wh_error *err)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return wh_err(err, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return wh_err(err, WH_E_IO, "%s: not a readable regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        close(fd);
+        return wh_err(err, WH_E_FORMAT, "%s: %lld bytes, more than the %llu allowed", path,
+                      (long long)st.st_size, (unsigned long long)max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = wh_malloc(n + 1);
+    if (buf == NULL) {
+        close(fd);
+        return wh_err(err, WH_E_NOMEM, "%s: out of memory", path);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            close(fd);
+            wh_free(buf);
+            return wh_err(err, WH_E_IO, "%s: short read at byte %zu", path, got);
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[n] = '\0';
+    *out = buf;
+    if (len != NULL)
+        *len = n;
+    return WH_OK;
+}
+
+int wh_is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int wh_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int wh_path_join_inside(const char *dir, const char *name, char **out, const char *what,
+                        wh_error *err)
+{
+    *out = NULL;
+    if (name[0] == '\0' || name[0] == '/' || strchr(name, '\\') != NULL)
+        return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" is not a plain relative name",
+                      what, name);
+    const char *p = name;
+    while (*p != '\0') {
+        const char *slash = strchr(p, '/');
+        size_t seg = slash ? (size_t)(slash - p) : strlen(p);
+        if ((seg == 2 && p[0] == '.' && p[1] == '.') || seg == 0)
+            return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" escapes the model folder",
+                          what, name);
+        p += seg;
+        if (*p == '/')
+            p++;
+    }
+    size_t n = strlen(dir) + 1 + strlen(name) + 1;
+    char *s = wh_malloc(n);
+    if (s == NULL)
+        return wh_err(err, WH_E_NOMEM, "%s: out of memory", what);
+    snprintf(s, n, "%s/%s", dir, name);
+    *out = s;
+    return WH_OK;
+}
+
+char *wh_path_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return wh_strdup(".");
+    size_t n = (size_t)(slash - path);
+    if (n == 0)
+        n = 1;
+    char *d = wh_malloc(n + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}

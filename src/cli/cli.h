@@ -1,0 +1,11 @@
+/* cli.h — the whale program's subcommands (thin front-ends over libwhale). */
+#ifndef WH_CLI_H
+#define WH_CLI_H
+
+int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+/* Prints "whale: <msg>" to stderr; returns the exit status 1. */
+int cli_fail(const char *fmt, ...);
+
+#endif

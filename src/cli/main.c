@@ -1,0 +1,56 @@
+/* main.c — `whale`: dispatches to a subcommand. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "whale.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "whale %s — the DeepSeek-R1 system in C\n\n"
+               "usage: whale <command> [options]\n\n"
+               "commands:\n"
+               "  info MODEL             architecture, parameters, dtypes, files, KV-cache bytes\n"
+               "  run -m MODEL ...       generate greedily from token ids (see whale run --help)\n"
+               "\n"
+               "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
+               "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
+               "Options: --help, --version.\n",
+            WHALE_VERSION);
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("whale: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("whale %s\n", WHALE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    fprintf(stderr, "whale: unknown command \"%s\"\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

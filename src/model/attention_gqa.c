@@ -1,0 +1,65 @@
+/*
+ * attention_gqa.c — grouped-query attention for the dense R1-Distill students
+ * (Qwen2, Llama): nh query heads share kvh key/value heads; optional q/k/v biases
+ * (Qwen2); RoPE in HF's rotate-half pairing, or interleaved for llama GGUFs whose
+ * Q/K rows llama.cpp's converter permuted. Cache: [K (kvh*hd) | V (kvh*hd)] per token.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/act.h"
+#include "kernels/linear.h"
+#include "kernels/rope.h"
+#include "model/state.h"
+
+void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
+{
+    const wh_model *m = s->m;
+    const wh_config *c = &m->cfg;
+    const wh_layer *ly = &m->layers[layer];
+    int nh = c->num_attention_heads, kvh = c->num_key_value_heads, hd = c->head_dim;
+    int kvd = kvh * hd, group = nh / kvh;
+    float scale = (float)m->dims.softmax_scale;
+
+    wh_linear_forward(s->q, xn, ly->wq, ly->bq, T, s->scratch);
+    wh_linear_forward(s->kva, xn, ly->wk, ly->bk, T, s->scratch);
+    wh_linear_forward(s->vv, xn, ly->wv, ly->bv, T, s->scratch);
+
+    float *cache = s->kv + (int64_t)layer * s->n_ctx * s->kv_per_token;
+    for (int t = 0; t < T; t++) {
+        int pos = s->pos + t;
+        float *qt = s->q + (int64_t)t * nh * hd;
+        float *kt = s->kva + (int64_t)t * kvd;
+        wh_rope_forward(qt, nh, hd, hd, pos, m->inv_freq, m->rope_mscale, c->rope_interleaved);
+        wh_rope_forward(kt, kvh, hd, hd, pos, m->inv_freq, m->rope_mscale, c->rope_interleaved);
+        float *slot = cache + (int64_t)pos * s->kv_per_token;
+        memcpy(slot, kt, (size_t)kvd * sizeof(float));
+        memcpy(slot + kvd, s->vv + (int64_t)t * kvd, (size_t)kvd * sizeof(float));
+    }
+    for (int t = 0; t < T; t++) {
+        int n = s->pos + t + 1;
+        const float *qt = s->q + (int64_t)t * nh * hd;
+        float *ot = s->attn + (int64_t)t * nh * hd;
+        for (int h = 0; h < nh; h++) {
+            const float *qh = qt + (int64_t)h * hd;
+            int g = h / group;
+            for (int j = 0; j < n; j++) {
+                const float *kj = cache + (int64_t)j * s->kv_per_token + (int64_t)g * hd;
+                float d = 0.0f;
+                for (int i = 0; i < hd; i++)
+                    d += qh[i] * kj[i];
+                s->scores[j] = d * scale;
+            }
+            wh_softmax_forward(s->scores, n);
+            float *oh = ot + (int64_t)h * hd;
+            memset(oh, 0, (size_t)hd * sizeof(float));
+            for (int j = 0; j < n; j++) {
+                const float *vj = cache + (int64_t)j * s->kv_per_token + kvd + (int64_t)g * hd;
+                float p = s->scores[j];
+                for (int i = 0; i < hd; i++)
+                    oh[i] += p * vj[i];
+            }
+        }
+    }
+    wh_linear_forward(out, s->attn, ly->wo, NULL, T, s->scratch);
+}

@@ -1,0 +1,63 @@
+/*
+ * state.h — everything a forward pass writes: the KV cache and the activation
+ * buffers, laid out once from the config (no allocation in the token loop).
+ * Buffers hold up to n_batch positions; longer prompts are processed in chunks.
+ */
+#ifndef WH_MODEL_STATE_H
+#define WH_MODEL_STATE_H
+
+#include "model/model.h"
+
+typedef struct wh_state {
+    const wh_model *m;
+    int n_ctx;     /* positions the cache holds */
+    int n_batch;   /* positions per forward call */
+    int pos;       /* positions already cached */
+    wh_mla_mode mla;
+    int64_t kv_per_token; /* floats per position per layer */
+    float *kv;            /* [L][n_ctx][kv_per_token] */
+
+    float *x, *xn;        /* [B][H] residual stream and its normalised copy */
+    float *q;             /* [B][nh*qhd] */
+    float *qa;            /* [B][q_lora] */
+    float *kva;           /* [B][max(kv_lora+rope, kvh*hd)]: latent+rotary key, or GQA keys */
+    float *vv;            /* [B][kvh*hd] GQA values */
+    float *attn;          /* [B][nh*max(v, hd)] concatenated head outputs */
+    float *ff1, *ff2;     /* [B][max MLP width] */
+    float *ffo;           /* [B][H] */
+    float *e1, *e2, *eo;  /* one token through one expert */
+    float *scores;        /* [n_ctx] */
+    float *qc, *oc;       /* [kv_lora] absorbed query / output latent */
+    float *kh, *vh;       /* [qhd], [v] one head's naive key/value */
+    float *scratch;       /* [max weight row] dequantised row */
+    float *router, *choice; /* [E] */
+    float *group_score;   /* [n_group] */
+    int *sel;             /* [top_k] */
+    unsigned char *keep;  /* [E] */
+
+    int record_routing;
+    int32_t *routing;     /* [L][B][top_k] of the last chunk */
+    int routing_T;
+} wh_state;
+
+int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
+                  int record_routing, wh_error *err);
+void wh_state_free(wh_state *s);
+
+/* Runs T <= n_batch tokens at positions s->pos.. and advances s->pos.
+ * logits: NULL, [V] for the last position, or [T][V] when all_logits. */
+int wh_forward(wh_state *s, const int32_t *tokens, int T, float *logits, int all_logits,
+               wh_error *err);
+
+/* Blocks (one file each). x/out are [T][H]. */
+void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T);
+void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T);
+void wh_mlp_forward(wh_state *s, const wh_mlp_weights *w, int width, const float *xn, float *out,
+                    int T);
+void wh_moe_forward(wh_state *s, int layer, const float *xn, float *out, int T);
+
+/* The router alone: selected experts (sorted ascending) and their gates for one token. */
+void wh_moe_route(const wh_config *c, const float *logits, const float *bias, float *scores,
+                  float *choice, float *group_score, unsigned char *keep, int *sel, float *gates);
+
+#endif
