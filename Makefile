@@ -35,15 +35,29 @@ TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOLS    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 LIB := $(BUILD)/libwhale.a
+SETUP_STAMP := build/.setup-done
+LLAMACPP_STAMP := build/.llamacpp-done
 BIN := $(BUILD)/whale
 
 .PHONY: all run test test-san bench setup fixtures clean format
 
-all: $(LIB) $(BIN) $(TOOLS)
+all: $(SETUP_STAMP) $(LIB) $(BIN) $(TOOLS)
+
+# Installs missing Debian packages once per checkout (scripts/setup.sh says which and why).
+$(SETUP_STAMP):
+	@sh scripts/setup.sh
+	@mkdir -p $(dir $@) && touch $@
+
+# The llama.cpp oracle for the cross-check test (npm, test-only); optional.
+$(LLAMACPP_STAMP):
+	@sh tools/llamacpp/setup.sh >/dev/null 2>&1 || echo "note: llama.cpp oracle not installed; its cross-check is skipped"
+	@mkdir -p $(dir $@) && touch $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_OBJ) $(CLI_OBJ): | $(SETUP_STAMP)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -74,7 +88,7 @@ run: all
 	  $(BIN) info "$(MODEL)" && $(BIN) run -m "$(MODEL)" --tokens $(TOKENS) -n 32; \
 	fi
 
-test: all $(TESTS)
+test: all $(TESTS) $(LLAMACPP_STAMP)
 	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
 
 test-san:

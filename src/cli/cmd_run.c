@@ -68,9 +68,9 @@ static int parse_tokens(const char *s, int32_t **out)
     return n;
 }
 
-static void print_top(const float *logits, int V, int k)
+static void print_top(long step, const float *logits, int V, int k)
 {
-    fprintf(stderr, "  top:");
+    fprintf(stderr, "step %ld top %d:", step, k);
     /* simple selection over a copy */
     int *ids = malloc((size_t)k * sizeof *ids);
     if (ids == NULL)
@@ -202,11 +202,9 @@ int cmd_run(int argc, char **argv)
     int G = 0;
     for (long i = 0; i < n_gen; i++) {
         if (top > 0)
-            print_top(step, V, (int)top);
+            print_top(i, step, V, (int)top);
         int32_t next = wh_argmax(step, V);
         gen[G++] = next;
-        printf("%s%d", i ? " " : "", next);
-        fflush(stdout);
         if (stop_eos && next == c->eos_token_id)
             break;
         if (i + 1 == n_gen)
@@ -217,6 +215,8 @@ int cmd_run(int argc, char **argv)
             goto done;
         }
     }
+    for (int i = 0; i < G; i++)
+        printf("%s%d", i ? " " : "", gen[i]);
     printf("\n");
     free(step);
     if (dump != NULL && !write_whfx(dump, prompt, T, V, logits, gen, G)) {
