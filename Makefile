@@ -59,6 +59,9 @@ $(BUILD)/%.o: %.c
 
 $(LIB_OBJ) $(CLI_OBJ): | $(SETUP_STAMP)
 
+# SIMD twins are compiled for their instruction set and chosen at run time.
+$(BUILD)/src/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

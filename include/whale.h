@@ -156,6 +156,7 @@ typedef struct wh_session_opts {
     int n_ctx;         /* positions the cache holds; 0 = min(max_position_embeddings, 4096) */
     wh_mla_mode mla;   /* absorbed (default) or naive */
     int record_routing; /* keep the routed experts of the last eval (tests, debugging) */
+    int n_threads;      /* 0 = one per online CPU */
 } wh_session_opts;
 
 typedef struct wh_session wh_session;

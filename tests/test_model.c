@@ -61,7 +61,7 @@ static wh_model *load_or_fail(const char *path)
 /* All prompt logits in one prefill. */
 static float *prefill(wh_model *m, const whfx *x, wh_mla_mode mla, wh_session **keep)
 {
-    wh_session_opts o = {64, mla, 1};
+    wh_session_opts o = {64, mla, 1, 0};
     wh_session *s = NULL;
     wh_error err = {0};
     assert_int_equal(wh_session_new(m, &o, &s, &err), WH_OK);
@@ -158,7 +158,7 @@ static void test_decode_equals_prefill(void **state)
         wh_model *m = load_or_fail(CASES[c].model);
         for (int mode = 0; mode < 2; mode++) {
             float *all = prefill(m, &x, (wh_mla_mode)mode, NULL);
-            wh_session_opts o = {64, (wh_mla_mode)mode, 0};
+            wh_session_opts o = {64, (wh_mla_mode)mode, 0, 1};
             wh_session *s = NULL;
             wh_error err = {0};
             assert_int_equal(wh_session_new(m, &o, &s, &err), WH_OK);

@@ -21,6 +21,7 @@ static void usage(void)
            "  --top K               print the K largest logits of each step on stderr\n"
            "  --mla absorbed|naive  MLA evaluation order (default absorbed)\n"
            "  --ctx N               context positions (default min(model, 4096))\n"
+           "  -t, --threads N       threads (default: one per CPU)\n"
            "  --logits-out FILE     write prompt logits + continuation as .whfx\n"
            "  --stop-at-eos         stop when the model's EOS id is generated\n");
 }
@@ -110,7 +111,7 @@ static int write_whfx(const char *path, const int32_t *toks, int T, int V, const
 int cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *toks = NULL, *dump = NULL;
-    long n_gen = 16, top = 0, ctx = 0;
+    long n_gen = 16, top = 0, ctx = 0, threads = 0;
     int naive = 0, stop_eos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -131,6 +132,9 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--ctx") == 0 && has) {
             if (!parse_int(argv[++i], 1, 1 << 24, &ctx))
                 return cli_fail("run: --ctx needs a positive count");
+        } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
+            if (!parse_int(argv[++i], 1, 1024, &threads))
+                return cli_fail("run: --threads needs 1..1024");
         } else if (strcmp(a, "--mla") == 0 && has) {
             const char *v = argv[++i];
             if (strcmp(v, "naive") == 0)
@@ -163,7 +167,7 @@ int cmd_run(int argc, char **argv)
     }
     const wh_config *c = wh_model_config(m);
     int V = c->vocab_size;
-    wh_session_opts so = {(int)ctx, naive ? WH_MLA_NAIVE : WH_MLA_ABSORBED, 0};
+    wh_session_opts so = {(int)ctx, naive ? WH_MLA_NAIVE : WH_MLA_ABSORBED, 0, (int)threads};
     if (so.n_ctx == 0) {
         long need = T + n_gen;
         so.n_ctx = need < c->max_position_embeddings ? (int)need : c->max_position_embeddings;

@@ -268,8 +268,28 @@ int wh_gguf_dtype_from_ggml(uint32_t ggml_type)
         return WH_DT_F32;
     case 1:
         return WH_DT_F16;
+    case 2:
+        return WH_DT_Q4_0;
+    case 3:
+        return WH_DT_Q4_1;
+    case 6:
+        return WH_DT_Q5_0;
+    case 7:
+        return WH_DT_Q5_1;
     case 8:
         return WH_DT_Q8_0;
+    case 10:
+        return WH_DT_Q2_K;
+    case 11:
+        return WH_DT_Q3_K;
+    case 12:
+        return WH_DT_Q4_K;
+    case 13:
+        return WH_DT_Q5_K;
+    case 14:
+        return WH_DT_Q6_K;
+    case 15:
+        return WH_DT_Q8_K;
     case 24:
         return WH_DT_I8;
     case 25:
@@ -461,8 +481,11 @@ static int parse(wh_gguf *g, wh_error *err)
         }
         uint64_t rb = wh_dtype_row_bytes(t->dtype, t->ne[0]);
         if (rb == 0 && t->ne[0] != 0) {
-            rc = wh_err(err, WH_E_FORMAT, "%s: tensor %s: row length %lld does not fit type %s",
-                        g->path, t->name, (long long)t->ne[0], wh_dtype_get(t->dtype)->name);
+            const wh_dtype_info *di = wh_dtype_get(t->dtype);
+            rc = wh_err(err, WH_E_FORMAT,
+                        "%s: tensor %s: row length %lld is not a multiple of the %s block size "
+                        "(%d elements)",
+                        g->path, t->name, (long long)t->ne[0], di->name, di->block);
             goto fail;
         }
         uint64_t rows = nel / (t->ne[0] ? (uint64_t)t->ne[0] : 1);
@@ -643,5 +666,5 @@ int wh_gguf_to_store(wh_gguf *g, wh_tensor_store *st, wh_error *err)
         if (rc != WH_OK)
             return rc;
     }
-    return wh_store_check_overlaps(st, err);
+    return wh_store_check_overlaps(st, fi, err);
 }

@@ -192,7 +192,7 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
     }
     json_object_put(root);
     if (rc == WH_OK)
-        rc = wh_store_check_overlaps(st, err);
+        rc = wh_store_check_overlaps(st, fi, err);
     return rc;
 }
 

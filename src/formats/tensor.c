@@ -15,6 +15,12 @@ static const wh_dtype_info g_dtypes[WH_DT_COUNT] = {
     [WH_DT_I16] = {"I16", 1, 2, 0},   [WH_DT_I32] = {"I32", 1, 4, 0},
     [WH_DT_I64] = {"I64", 1, 8, 0},   [WH_DT_F64] = {"F64", 1, 8, 0},
     [WH_DT_U8] = {"U8", 1, 1, 0},     [WH_DT_BOOL] = {"BOOL", 1, 1, 0},
+    /* ggml block quantisations: {name, elements per block, bytes per block} */
+    [WH_DT_Q4_0] = {"Q4_0", 32, 18, 1},   [WH_DT_Q4_1] = {"Q4_1", 32, 20, 1},
+    [WH_DT_Q5_0] = {"Q5_0", 32, 22, 1},   [WH_DT_Q5_1] = {"Q5_1", 32, 24, 1},
+    [WH_DT_Q2_K] = {"Q2_K", 256, 84, 1},  [WH_DT_Q3_K] = {"Q3_K", 256, 110, 1},
+    [WH_DT_Q4_K] = {"Q4_K", 256, 144, 1}, [WH_DT_Q5_K] = {"Q5_K", 256, 176, 1},
+    [WH_DT_Q6_K] = {"Q6_K", 256, 210, 1}, [WH_DT_Q8_K] = {"Q8_K", 256, 292, 0},
 };
 
 const wh_dtype_info *wh_dtype_get(wh_dtype t)
@@ -134,8 +140,9 @@ int wh_store_add(wh_tensor_store *st, const wh_tensor *t, wh_error *err)
     }
     if (t->ne[0] % di->block != 0)
         return wh_err(err, WH_E_FORMAT,
-                      "%s: tensor %s: row length %lld not a multiple of the %s block (%d)", fpath,
-                      t->name, (long long)t->ne[0], di->name, di->block);
+                      "%s: tensor %s: row length %lld is not a multiple of the %s block size "
+                      "(%d elements)",
+                      fpath, t->name, (long long)t->ne[0], di->name, di->block);
     uint64_t need = nel / (uint64_t)di->block * (uint64_t)di->block_bytes;
     if (need != t->nbytes)
         return wh_err(err, WH_E_FORMAT,
@@ -202,19 +209,21 @@ static int cmp_by_offset(const void *a, const void *b)
     return 0;
 }
 
-int wh_store_check_overlaps(const wh_tensor_store *st, wh_error *err)
+int wh_store_check_overlaps(const wh_tensor_store *st, int file, wh_error *err)
 {
     if (st->n_tensors < 2)
         return WH_OK;
     int *idx = wh_malloc((size_t)st->n_tensors * sizeof *idx);
     if (idx == NULL)
         return wh_err(err, WH_E_NOMEM, "tensor overlap check: out of memory");
+    int n = 0;
     for (int i = 0; i < st->n_tensors; i++)
-        idx[i] = i;
+        if (file < 0 || st->tensors[i].file == file)
+            idx[n++] = i;
     g_sort_store = st;
-    qsort(idx, (size_t)st->n_tensors, sizeof *idx, cmp_by_offset);
+    qsort(idx, (size_t)n, sizeof *idx, cmp_by_offset);
     int rc = WH_OK;
-    for (int i = 1; i < st->n_tensors; i++) {
+    for (int i = 1; i < n; i++) {
         const wh_tensor *a = &st->tensors[idx[i - 1]];
         const wh_tensor *b = &st->tensors[idx[i]];
         if (a->file == b->file && a->nbytes > 0 && b->nbytes > 0 &&

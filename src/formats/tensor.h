@@ -27,6 +27,18 @@ typedef enum wh_dtype {
     WH_DT_F64,
     WH_DT_U8,
     WH_DT_BOOL,
+    /* ggml block quantisations (kernels/quant.h; layouts in ggml's ggml-common.h).
+     * Legacy types: 32-element blocks; K-quants: 256-element super-blocks. */
+    WH_DT_Q4_0, /* 32 x 4-bit, f16 scale d:            x = d*(q-8)              */
+    WH_DT_Q4_1, /* 32 x 4-bit, f16 d and min m:        x = d*q + m              */
+    WH_DT_Q5_0, /* 32 x 5-bit, f16 d:                  x = d*(q-16)             */
+    WH_DT_Q5_1, /* 32 x 5-bit, f16 d and m:            x = d*q + m              */
+    WH_DT_Q2_K, /* 256 x 2-bit, 16 4-bit scales/mins:  x = d*s*q - dmin*m       */
+    WH_DT_Q3_K, /* 256 x 3-bit, 16 6-bit scales:       x = d*(s-32)*(q-4)       */
+    WH_DT_Q4_K, /* 256 x 4-bit, 8 6-bit scales/mins:   x = d*s*q - dmin*m       */
+    WH_DT_Q5_K, /* 256 x 5-bit, 8 6-bit scales/mins:   x = d*s*q - dmin*m       */
+    WH_DT_Q6_K, /* 256 x 6-bit, 16 int8 scales:        x = d*s*(q-32)           */
+    WH_DT_Q8_K, /* 256 x int8, f32 d, 16 block sums (activations only)          */
     WH_DT_COUNT
 } wh_dtype;
 
@@ -82,8 +94,8 @@ int wh_store_add(wh_tensor_store *st, const wh_tensor *t, wh_error *err);
 
 const wh_tensor *wh_store_find(const wh_tensor_store *st, const char *name);
 
-/* Checks that no two tensors of the same file overlap. */
-int wh_store_check_overlaps(const wh_tensor_store *st, wh_error *err);
+/* Checks that no two tensors of file `file` overlap (-1: every file). */
+int wh_store_check_overlaps(const wh_tensor_store *st, int file, wh_error *err);
 
 /* Binds every "X.weight_scale_inv" to its F8 tensor "X.weight" and checks its shape. */
 int wh_store_bind_fp8_scales(wh_tensor_store *st, wh_error *err);

@@ -9,6 +9,7 @@
 
 #include "kernels/act.h"
 #include "kernels/linear.h"
+#include "kernels/matmul.h"
 #include "kernels/rope.h"
 #include "model/state.h"
 
@@ -21,9 +22,9 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
     int kvd = kvh * hd, group = nh / kvh;
     float scale = (float)m->dims.softmax_scale;
 
-    wh_linear_forward(s->q, xn, ly->wq, ly->bq, T, s->scratch);
-    wh_linear_forward(s->kva, xn, ly->wk, ly->bk, T, s->scratch);
-    wh_linear_forward(s->vv, xn, ly->wv, ly->bv, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, s->q, xn, ly->wq, ly->bq, T);
+    wh_matmul(s->pool, &s->mm, s->kva, xn, ly->wk, ly->bk, T);
+    wh_matmul(s->pool, &s->mm, s->vv, xn, ly->wv, ly->bv, T);
 
     float *cache = s->kv + (int64_t)layer * s->n_ctx * s->kv_per_token;
     for (int t = 0; t < T; t++) {
@@ -61,5 +62,5 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
             }
         }
     }
-    wh_linear_forward(out, s->attn, ly->wo, NULL, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, out, s->attn, ly->wo, NULL, T);
 }

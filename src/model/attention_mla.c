@@ -18,6 +18,7 @@
 
 #include "kernels/act.h"
 #include "kernels/linear.h"
+#include "kernels/matmul.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
 #include "model/state.h"
@@ -52,14 +53,14 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
 
     /* queries [T][nh*qhd] */
     if (c->q_lora_rank > 0) {
-        wh_linear_forward(s->qa, xn, ly->wq_a, NULL, T, s->scratch);
+        wh_matmul(s->pool, &s->mm, s->qa, xn, ly->wq_a, NULL, T);
         wh_rmsnorm_forward(s->qa, s->qa, ly->q_a_norm, T, c->q_lora_rank, c->rms_norm_eps);
-        wh_linear_forward(s->q, s->qa, ly->wq_b, NULL, T, s->scratch);
+        wh_matmul(s->pool, &s->mm, s->q, s->qa, ly->wq_b, NULL, T);
     } else {
-        wh_linear_forward(s->q, xn, ly->wq, NULL, T, s->scratch);
+        wh_matmul(s->pool, &s->mm, s->q, xn, ly->wq, NULL, T);
     }
     /* latent and rotary key [T][kv_lora + rope] */
-    wh_linear_forward(s->kva, xn, ly->wkv_a, NULL, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, s->kva, xn, ly->wkv_a, NULL, T);
 
     float *cache = s->kv + (int64_t)layer * s->n_ctx * s->kv_per_token;
     for (int t = 0; t < T; t++) {
@@ -78,7 +79,7 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
                 float *v = slot + (int64_t)nh * qhd + (int64_t)h * vd;
                 uk_apply(ly, h, kv, k, s->scratch);
                 memcpy(k + nope, kv + kvl, (size_t)rope * sizeof(float));
-                wh_linear_forward(v, kv, &ly->uv[h], NULL, 1, s->scratch);
+                wh_matmul(s->pool, &s->mm, v, kv, &ly->uv[h], NULL, 1);
             }
         }
     }
@@ -108,7 +109,7 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
                     for (int i = 0; i < kvl; i++)
                         s->oc[i] += p * cj[i];
                 }
-                wh_linear_forward(ot + (int64_t)h * vd, s->oc, &ly->uv[h], NULL, 1, s->scratch);
+                wh_matmul(s->pool, &s->mm, ot + (int64_t)h * vd, s->oc, &ly->uv[h], NULL, 1);
             } else {
                 for (int j = 0; j < n; j++) {
                     const float *kj = cache + (int64_t)j * s->kv_per_token + (int64_t)h * qhd;
@@ -130,5 +131,5 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
             }
         }
     }
-    wh_linear_forward(out, s->attn, ly->wo, NULL, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, out, s->attn, ly->wo, NULL, T);
 }

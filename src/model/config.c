@@ -61,6 +61,28 @@ static void j_int(jctx *j, const char *key, int required, int *out)
     *out = (int)v;
 }
 
+/* bos/eos ids: an integer, null, or a list of integers (the first is taken). */
+static void j_token_id(jctx *j, const char *key, int *out)
+{
+    json_object *o;
+    if (j->rc != WH_OK || !json_object_object_get_ex(j->root, key, &o) || o == NULL)
+        return;
+    if (json_object_is_type(o, json_type_array) && json_object_array_length(o) > 0)
+        o = json_object_array_get_idx(o, 0);
+    if (!json_object_is_type(o, json_type_int)) {
+        j->rc = wh_err(j->err, WH_E_INVALID, "%s: field %s must be a token id or a list of them",
+                       j->path, key);
+        return;
+    }
+    int64_t v = json_object_get_int64(o);
+    if (v < 0 || v >= (1 << 30)) {
+        j->rc = wh_err(j->err, WH_E_INVALID, "%s: field %s = %lld is out of range", j->path, key,
+                       (long long)v);
+        return;
+    }
+    *out = (int)v;
+}
+
 static void j_float_in(jctx *j, json_object *obj, const char *key, float *out)
 {
     json_object *o;
@@ -233,8 +255,8 @@ int wh_config_from_hf_text(const char *text, size_t len, const char *path, wh_co
     j_float_in(&j, root, "rms_norm_eps", &c->rms_norm_eps);
     j_float_in(&j, root, "rope_theta", &c->rope_theta);
     j_bool(&j, "tie_word_embeddings", &c->tie_word_embeddings);
-    j_int(&j, "bos_token_id", 0, &c->bos_token_id);
-    j_int(&j, "eos_token_id", 0, &c->eos_token_id);
+    j_token_id(&j, "bos_token_id", &c->bos_token_id);
+    j_token_id(&j, "eos_token_id", &c->eos_token_id);
     hf_rope_scaling(&j, c);
 
     if (is_ds) {
@@ -306,12 +328,12 @@ static void read_generation_config(const char *dir, wh_config *cfg)
         json_object *root = json_tokener_parse(text);
         json_object *o;
         if (root != NULL && json_object_is_type(root, json_type_object)) {
-            if (cfg->bos_token_id < 0 && json_object_object_get_ex(root, "bos_token_id", &o) &&
-                json_object_is_type(o, json_type_int))
-                cfg->bos_token_id = (int)json_object_get_int64(o);
-            if (cfg->eos_token_id < 0 && json_object_object_get_ex(root, "eos_token_id", &o) &&
-                json_object_is_type(o, json_type_int))
-                cfg->eos_token_id = (int)json_object_get_int64(o);
+            jctx j = {root, "generation_config.json", NULL, WH_OK};
+            if (cfg->bos_token_id < 0)
+                j_token_id(&j, "bos_token_id", &cfg->bos_token_id);
+            if (cfg->eos_token_id < 0)
+                j_token_id(&j, "eos_token_id", &cfg->eos_token_id);
+            (void)o;
         }
         json_object_put(root);
     }

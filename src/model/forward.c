@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "kernels/linear.h"
+#include "kernels/matmul.h"
 #include "kernels/norm.h"
 #include "model/state.h"
 
@@ -29,6 +30,9 @@ void wh_state_free(wh_state *s)
     }
     wh_free(s->sel);
     wh_free(s->keep);
+    wh_free(s->mm.rows);
+    wh_free(s->mm.act);
+    wh_pool_free(s->pool);
     wh_free(s->routing);
     memset(s, 0, sizeof *s);
 }
@@ -44,7 +48,7 @@ static float *alloc_f(int64_t n, int *ok)
 }
 
 int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, wh_error *err)
+                  int record_routing, int n_threads, wh_error *err)
 {
     memset(s, 0, sizeof *s);
     const wh_config *c = &m->cfg;
@@ -95,6 +99,17 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla
     s->sel = wh_calloc((size_t)imax(1, c->num_experts_per_tok), sizeof(int));
     s->keep = wh_calloc((size_t)E, 1);
     if (s->sel == NULL || s->keep == NULL)
+        ok = 0;
+    int rc = wh_pool_new(n_threads, &s->pool, err);
+    if (rc != WH_OK) {
+        wh_state_free(s);
+        return rc;
+    }
+    s->mm.max_cols = cols;
+    s->mm.rows = alloc_f((int64_t)n_threads * cols, &ok);
+    s->mm.act_bytes = wh_mm_act_bytes(cols, n_batch);
+    s->mm.act = wh_malloc((size_t)s->mm.act_bytes);
+    if (s->mm.act == NULL)
         ok = 0;
     if (record_routing && c->n_routed_experts > 0) {
         s->routing = wh_calloc((size_t)c->num_hidden_layers * (size_t)B *
@@ -154,9 +169,9 @@ int wh_forward(wh_state *s, const int32_t *tokens, int T, float *logits, int all
         return WH_OK;
     wh_rmsnorm_forward(s->xn, s->x, m->final_norm, T, H, c->rms_norm_eps);
     if (all_logits)
-        wh_linear_forward(logits, s->xn, m->head, NULL, T, s->scratch);
+        wh_matmul(s->pool, &s->mm, logits, s->xn, m->head, NULL, T);
     else
-        wh_linear_forward(logits, s->xn + (int64_t)(T - 1) * H, m->head, NULL, 1, s->scratch);
+        wh_matmul(s->pool, &s->mm, logits, s->xn + (int64_t)(T - 1) * H, m->head, NULL, 1);
     (void)V;
     return WH_OK;
 }

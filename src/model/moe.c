@@ -18,15 +18,16 @@
 
 #include "kernels/act.h"
 #include "kernels/linear.h"
+#include "kernels/matmul.h"
 #include "model/state.h"
 
 void wh_mlp_forward(wh_state *s, const wh_mlp_weights *w, int width, const float *xn, float *out,
                     int T)
 {
-    wh_linear_forward(s->ff1, xn, w->gate, NULL, T, s->scratch);
-    wh_linear_forward(s->ff2, xn, w->up, NULL, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, s->ff1, xn, w->gate, NULL, T);
+    wh_matmul(s->pool, &s->mm, s->ff2, xn, w->up, NULL, T);
     wh_swiglu_forward(s->ff1, s->ff2, T * width);
-    wh_linear_forward(out, s->ff1, w->down, NULL, T, s->scratch);
+    wh_matmul(s->pool, &s->mm, out, s->ff1, w->down, NULL, T);
 }
 
 /* Index of the largest value among those with keep[i]; ties to the lowest index. */
@@ -134,7 +135,7 @@ void wh_moe_forward(wh_state *s, int layer, const float *xn, float *out, int T)
     for (int t = 0; t < T; t++) {
         const float *x = xn + (int64_t)t * H;
         float *o = out + (int64_t)t * H;
-        wh_linear_forward(s->router, x, ly->router, NULL, 1, s->scratch);
+        wh_matmul(s->pool, &s->mm, s->router, x, ly->router, NULL, 1);
         wh_moe_route(c, s->router, ly->router_bias, s->router, s->choice, s->group_score, s->keep,
                      s->sel, gates);
         if (s->record_routing)
@@ -142,10 +143,10 @@ void wh_moe_forward(wh_state *s, int layer, const float *xn, float *out, int T)
                 s->routing[((int64_t)layer * s->n_batch + t) * k + r] = s->sel[r];
         for (int r = 0; r < k; r++) {
             const wh_mlp_weights *w = &ly->experts[s->sel[r]];
-            wh_linear_forward(s->e1, x, w->gate, NULL, 1, s->scratch);
-            wh_linear_forward(s->e2, x, w->up, NULL, 1, s->scratch);
+            wh_matmul(s->pool, &s->mm, s->e1, x, w->gate, NULL, 1);
+            wh_matmul(s->pool, &s->mm, s->e2, x, w->up, NULL, 1);
             wh_swiglu_forward(s->e1, s->e2, mI);
-            wh_linear_forward(s->eo, s->e1, w->down, NULL, 1, s->scratch);
+            wh_matmul(s->pool, &s->mm, s->eo, s->e1, w->down, NULL, 1);
             for (int i = 0; i < H; i++)
                 o[i] += gates[r] * s->eo[i];
         }

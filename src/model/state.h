@@ -6,6 +6,8 @@
 #ifndef WH_MODEL_STATE_H
 #define WH_MODEL_STATE_H
 
+#include "base/pool.h"
+#include "kernels/matmul.h"
 #include "model/model.h"
 
 typedef struct wh_state {
@@ -35,13 +37,16 @@ typedef struct wh_state {
     int *sel;             /* [top_k] */
     unsigned char *keep;  /* [E] */
 
+    wh_pool *pool;        /* owned: the session's threads */
+    wh_mm_scratch mm;     /* per-thread rows + quantised activations */
+
     int record_routing;
     int32_t *routing;     /* [L][B][top_k] of the last chunk */
     int routing_T;
 } wh_state;
 
 int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, wh_error *err);
+                  int record_routing, int n_threads, wh_error *err);
 void wh_state_free(wh_state *s);
 
 /* Runs T <= n_batch tokens at positions s->pos.. and advances s->pos.

@@ -1,0 +1,69 @@
+/* matmul.c — threaded matrix product (see matmul.h). */
+#include "kernels/matmul.h"
+
+#include <string.h>
+
+#include "kernels/linear.h"
+
+uint64_t wh_mm_act_bytes(int64_t cols, int T)
+{
+    /* room for 8-bit blocks with scales (at most ~1.2 bytes per value) */
+    return (uint64_t)T * (uint64_t)(cols + cols / 4 + 64);
+}
+
+typedef struct mm_args {
+    wh_mm_scratch *sc;
+    float *out;
+    const float *inp;
+    const wh_tensor *w;
+    const float *bias;
+    int T;
+} mm_args;
+
+static float dot(const float *a, const float *b, int64_t n)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+        s4 += a[i + 4] * b[i + 4];
+        s5 += a[i + 5] * b[i + 5];
+        s6 += a[i + 6] * b[i + 6];
+        s7 += a[i + 7] * b[i + 7];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+static void mm_task(void *ctx, int ith, int nth)
+{
+    mm_args *a = ctx;
+    const wh_tensor *w = a->w;
+    int64_t I = w->ne[0], O = wh_tensor_rows(w);
+    long r0, r1;
+    wh_split(O, ith, nth, &r0, &r1);
+    float *row_buf = a->sc->rows + (int64_t)ith * a->sc->max_cols;
+    for (long o = r0; o < r1; o++) {
+        float b = a->bias ? a->bias[o] : 0.0f;
+        const float *row;
+        if (w->dtype == WH_DT_F32) {
+            row = (const float *)(w->data + (uint64_t)o * (uint64_t)I * 4);
+        } else {
+            wh_dequant_row(w, o, row_buf);
+            row = row_buf;
+        }
+        for (int t = 0; t < a->T; t++)
+            a->out[(int64_t)t * O + o] = dot(row, a->inp + (int64_t)t * I, I) + b;
+    }
+}
+
+void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
+               const wh_tensor *w, const float *bias, int T)
+{
+    mm_args a = {sc, out, inp, w, bias, T};
+    wh_pool_run(pool, mm_task, &a);
+}
