@@ -50,7 +50,7 @@ $(SETUP_STAMP):
 
 # The llama.cpp oracle for the cross-check test (npm, test-only); optional.
 $(LLAMACPP_STAMP):
-	@sh tools/llamacpp/setup.sh >/dev/null 2>&1 || echo "note: llama.cpp oracle not installed; its cross-check is skipped"
+	@bash tools/llamacpp/setup.sh >/dev/null 2>&1 || echo "note: llama.cpp oracle not installed; its cross-check is skipped"
 	@mkdir -p $(dir $@) && touch $@
 
 $(BUILD)/%.o: %.c
@@ -97,8 +97,18 @@ test: all $(TESTS) $(LLAMACPP_STAMP)
 test-san:
 	$(MAKE) SAN=1 test
 
-bench: all
-	@echo "bench: benchmarks arrive with the performance issue (bench/)."
+BENCH_BINS := $(BUILD)/bench/gen_model $(BUILD)/bench/whale_bench $(BUILD)/bench/stream
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/stream: bench/stream.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WFLAGS) -O3 -mavx2 -o $@ $< -lpthread
+
+bench: all $(BENCH_BINS) $(LLAMACPP_STAMP)
+	@BUILD=$(BUILD) sh bench/run.sh
 
 setup:
 	sh scripts/setup.sh

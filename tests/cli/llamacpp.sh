@@ -2,7 +2,7 @@
 # llamacpp.sh — second, independent oracle: llama.cpp (node-llama-cpp@3.21.1's
 # prebuilt CPU library, driven by tools/llamacpp/llama_logits) computes logits and
 # greedy continuations for the F32 GGUF fixtures; whale must agree within 1e-4
-# and generate the same tokens. Needs `sh tools/llamacpp/setup.sh` once (CI runs it).
+# and generate the same tokens. Needs `bash tools/llamacpp/setup.sh` once (CI runs it).
 #
 # Not compared: dsv2-old/new (grouped V2 routing: llama.cpp scores a group by the
 # sum of its top-2 experts, DeepSeek-V2 defines the max, so llama.cpp is not an
@@ -11,7 +11,7 @@ BUILD=${BUILD:-build}
 LL=build/llamacpp/llama_logits
 CMP=build/llamacpp/fx_compare
 if [ ! -x "$LL" ] || [ ! -x "$CMP" ]; then
-    echo "llamacpp: SKIPPED — harness not built (run: sh tools/llamacpp/setup.sh)"
+    echo "llamacpp: SKIPPED — harness not built (run: bash tools/llamacpp/setup.sh)"
     exit 0
 fi
 TMP=$(mktemp -d)

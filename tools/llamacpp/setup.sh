@@ -91,3 +91,11 @@ $CC $WFLAGS ${CFLAGS:-} -o "$BUILD/fx_compare" "$ROOT/tests/tools/fx_compare.c" 
 { set +x; } 2>/dev/null
 echo "setup.sh: built $BUILD/llama_logits and $BUILD/fx_compare"
 "$BUILD/llama_logits" --version
+# the peer side of `make bench`
+if [ -f "$ROOT/bench/llama_bench.c" ]; then
+    $CC $WFLAGS ${CFLAGS:-} -I"$SRC/include" -I"$SRC/ggml/include" \
+        -DLLAMACPP_LIBDIR="\"$LIBDIR\"" -DLLAMACPP_RELEASE="\"${TAG:-unknown}\"" \
+        -o "$BUILD/llama_bench" "$ROOT/bench/llama_bench.c" \
+        -L"$LIBDIR" -l:"$LLAMA_SO" -l:"$GGML_SO" -l:libggml-base.so -Wl,-rpath,"$LIBDIR" -lm
+    echo "setup.sh: built $BUILD/llama_bench"
+fi
