@@ -87,6 +87,7 @@ int wh_pool_new(int n_threads, wh_pool **out, wh_error *err)
     if (n_threads > 1) {
         p->threads = wh_calloc((size_t)n_threads, sizeof(pthread_t));
         if (p->threads == NULL) {
+            p->n = 1; /* no workers to join */
             wh_pool_free(p);
             return wh_err(err, WH_E_NOMEM, "thread pool: out of memory");
         }

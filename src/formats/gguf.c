@@ -450,11 +450,14 @@ static int parse(wh_gguf *g, wh_error *err)
             uint64_t ne;
             if ((rc = rd_u64(&c, &ne, what)) != WH_OK)
                 goto fail;
-            if (!wh_mul_u64(nel, ne, &nel) || nel > ((uint64_t)1 << 53)) {
+            /* each dimension too: an empty tensor ({0, 2^63}) multiplies to 0 */
+            if (ne > ((uint64_t)1 << 53) || !wh_mul_u64(nel, ne, &nel) ||
+                nel > ((uint64_t)1 << 53)) {
                 rc = wh_err(err, WH_E_FORMAT,
-                            "%s: tensor %s: dimensions overflow (product of shape too large) "
-                            "at byte %llu",
-                            g->path, t->name, (unsigned long long)(c.pos - 8));
+                            "%s: tensor %s: dimension %u = %llu at byte %llu overflows the shape "
+                            "(more than 2^53 elements)",
+                            g->path, t->name, d, (unsigned long long)ne,
+                            (unsigned long long)(c.pos - 8));
                 goto fail;
             }
             t->ne[d] = (int64_t)ne;

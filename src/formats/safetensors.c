@@ -159,19 +159,27 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
         t.n_dims = nd == 0 ? 1 : (int)nd;
         for (int d = 0; d < WH_MAX_DIMS; d++)
             t.ne[d] = 1;
-        int bad = 0;
+        int bad = -1;
         for (size_t d = 0; d < nd; d++) {
             uint64_t v;
             if (!get_u64(json_object_array_get_idx(js, d), &v) || v > ((uint64_t)1 << 53)) {
-                bad = 1;
+                bad = (int)d;
                 break;
             }
             t.ne[nd - 1 - d] = (int64_t)v; /* reverse: ne[0] is the innermost */
         }
+        if (bad >= 0) {
+            rc = wh_err(err, WH_E_FORMAT,
+                        "%s: tensor %s: shape[%d] is not an integer in 0..2^53", path, key, bad);
+            break;
+        }
         uint64_t b, e;
-        if (bad || !get_u64(json_object_array_get_idx(jo, 0), &b) ||
+        if (!get_u64(json_object_array_get_idx(jo, 0), &b) ||
             !get_u64(json_object_array_get_idx(jo, 1), &e) || e < b) {
-            rc = wh_err(err, WH_E_FORMAT, "%s: tensor %s: bad shape or data_offsets", path, key);
+            rc = wh_err(err, WH_E_FORMAT,
+                        "%s: tensor %s: data_offsets must be two integers [begin, end], "
+                        "begin <= end < 2^63",
+                        path, key);
             break;
         }
         if (e > data_size) {

@@ -223,11 +223,14 @@ int wh_store_check_overlaps(const wh_tensor_store *st, int file, wh_error *err)
     g_sort_store = st;
     qsort(idx, (size_t)n, sizeof *idx, cmp_by_offset);
     int rc = WH_OK;
-    for (int i = 1; i < n; i++) {
-        const wh_tensor *a = &st->tensors[idx[i - 1]];
+    /* a: the non-empty tensor of this file reaching furthest so far. Comparing
+     * neighbours only would let an empty tensor between two hide their overlap. */
+    const wh_tensor *a = NULL;
+    for (int i = 0; i < n; i++) {
         const wh_tensor *b = &st->tensors[idx[i]];
-        if (a->file == b->file && a->nbytes > 0 && b->nbytes > 0 &&
-            a->offset + a->nbytes > b->offset) {
+        if (b->nbytes == 0)
+            continue;
+        if (a != NULL && a->file == b->file && a->offset + a->nbytes > b->offset) {
             rc = wh_err(err, WH_E_FORMAT,
                         "%s: tensors %s (bytes %llu..%llu) and %s (from byte %llu) overlap",
                         st->files[a->file].path, a->name, (unsigned long long)a->offset,
@@ -235,6 +238,8 @@ int wh_store_check_overlaps(const wh_tensor_store *st, int file, wh_error *err)
                         (unsigned long long)b->offset);
             break;
         }
+        if (a == NULL || a->file != b->file || b->offset + b->nbytes > a->offset + a->nbytes)
+            a = b;
     }
     wh_free(idx);
     return rc;

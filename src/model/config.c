@@ -598,6 +598,11 @@ int wh_config_derive(const wh_config *c, wh_dims *d, wh_error *err)
     }
     REQUIRE(c->intermediate_size > 0 || (c->n_routed_experts > 0 && c->first_k_dense_replace == 0),
             "%s config: intermediate_size = %d", an, c->intermediate_size);
+    REQUIRE(c->intermediate_size >= 0 && c->intermediate_size <= (1 << 22),
+            "%s config: intermediate_size = %d is absurd", an, c->intermediate_size);
+    REQUIRE(c->num_nextn_predict_layers >= 0 && c->num_nextn_predict_layers <= 64,
+            "%s config: num_nextn_predict_layers = %d is absurd (0..64)", an,
+            c->num_nextn_predict_layers);
     int64_t dense_mlp = 3 * H * (int64_t)c->intermediate_size;
     int64_t moe_total = 0, moe_active = 0;
     if (c->n_routed_experts > 0) {
@@ -607,7 +612,9 @@ int wh_config_derive(const wh_config *c, wh_dims *d, wh_error *err)
                     c->num_experts_per_tok <= 256,
                 "%s config: num_experts_per_tok = %d must be in 1..n_routed_experts (%d)", an,
                 c->num_experts_per_tok, c->n_routed_experts);
-        REQUIRE(c->moe_intermediate_size > 0, "%s config: moe_intermediate_size must be > 0", an);
+        REQUIRE(c->moe_intermediate_size > 0 && c->moe_intermediate_size <= (1 << 22),
+                "%s config: moe_intermediate_size = %d (must be 1..4194304)", an,
+                c->moe_intermediate_size);
         REQUIRE(c->n_shared_experts >= 0 && c->n_shared_experts <= 64,
                 "%s config: n_shared_experts = %d is absurd", an, c->n_shared_experts);
         REQUIRE(c->moe_layer_freq >= 1, "%s config: moe_layer_freq must be >= 1", an);
@@ -634,19 +641,28 @@ int wh_config_derive(const wh_config *c, wh_dims *d, wh_error *err)
     }
     int64_t total = V * H + H + (c->tie_word_embeddings ? 0 : V * H);
     int64_t active = total;
+    /* Each size is bounded above, but their product over layers can still pass 2^63. */
+    bool ovf = false;
     for (int64_t l = 0; l < L; l++) {
         int moe = c->n_routed_experts > 0 && l >= c->first_k_dense_replace &&
                   l % c->moe_layer_freq == 0;
         d->n_moe_layers += moe;
-        total += 2 * H + attn + (moe ? moe_total : dense_mlp);
-        active += 2 * H + attn + (moe ? moe_active : dense_mlp);
+        ovf |= __builtin_add_overflow(total, 2 * H + attn + (moe ? moe_total : dense_mlp), &total);
+        ovf |= __builtin_add_overflow(active, 2 * H + attn + (moe ? moe_active : dense_mlp),
+                                      &active);
     }
     d->n_params_total = total;
     d->n_params_active = active;
     if (c->num_nextn_predict_layers > 0)
-        d->n_params_mtp = (int64_t)c->num_nextn_predict_layers *
-                          (2 * H + attn + (c->n_routed_experts ? moe_total : dense_mlp) + 3 * H +
-                           2 * H * H);
+        ovf |= __builtin_mul_overflow(
+            (int64_t)c->num_nextn_predict_layers,
+            2 * H + attn + (c->n_routed_experts ? moe_total : dense_mlp) + 3 * H + 2 * H * H,
+            &d->n_params_mtp);
+    REQUIRE(!ovf,
+            "%s config: the parameter count overflows 64 bits (hidden_size %d, intermediate_size "
+            "%d, moe_intermediate_size %d, n_routed_experts %d, num_hidden_layers %d)",
+            an, c->hidden_size, c->intermediate_size, c->moe_intermediate_size,
+            c->n_routed_experts, c->num_hidden_layers);
     if (c->rope_scaling == WH_ROPE_YARN || c->rope_scaling == WH_ROPE_LINEAR ||
         c->rope_scaling == WH_ROPE_LLAMA3)
         REQUIRE(c->rope_factor >= 1.0f && c->rope_factor < 1e6f,

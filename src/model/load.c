@@ -384,8 +384,13 @@ int wh_model_load(const char *path, wh_model **out, wh_error *err)
     int rc = open_files(m, path, err);
     if (rc == WH_OK) {
         rc = wh_config_derive(&m->cfg, &m->dims, err);
-        if (rc != WH_OK)
+        if (rc != WH_OK && m->format == WH_FMT_GGUF) {
             wh_err_wrap(err, "%s", path);
+        } else if (rc != WH_OK) { /* name the file the fields came from */
+            char *dir = wh_is_dir(path) ? NULL : wh_path_dirname(path);
+            wh_err_wrap(err, "%s/config.json", dir ? dir : path);
+            wh_free(dir);
+        }
     }
     if (rc == WH_OK)
         rc = wh_store_bind_fp8_scales(&m->store, err);
