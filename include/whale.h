@@ -180,6 +180,37 @@ const int32_t *wh_session_routing(const wh_session *s, int layer, int i);
 /* Index of the largest logit; ties go to the lowest id. */
 int32_t wh_argmax(const float *logits, int n);
 
+/* ---- sampling ---- */
+
+typedef struct wh_logit_bias {
+    int32_t token;
+    float bias; /* added to the logit; -INFINITY bans the token */
+} wh_logit_bias;
+
+typedef struct wh_sampler_params {
+    float temperature;        /* 0 = greedy (argmax) */
+    float top_p;              /* 1 = off */
+    int top_k;                /* 0 = off */
+    float min_p;              /* 0 = off: drop tokens below min_p * p(best) */
+    float repetition_penalty; /* 1 = off; HF/CTRL style: logit/p if > 0 else logit*p */
+    float presence_penalty;   /* 0 = off; OpenAI style */
+    float frequency_penalty;  /* 0 = off; OpenAI style */
+    int penalty_last_n;       /* window of recent tokens the penalties see; 0 = all */
+    uint64_t seed;
+    const wh_logit_bias *logit_bias;
+    int n_logit_bias;
+} wh_sampler_params;
+
+/* Defaults: greedy, every filter off. R1 models recommend temperature 0.6, top_p 0.95. */
+wh_sampler_params wh_sampler_defaults(void);
+
+typedef struct wh_sampler wh_sampler;
+
+int wh_sampler_new(const wh_sampler_params *p, int vocab, wh_sampler **out, wh_error *err);
+void wh_sampler_free(wh_sampler *s);
+/* Picks the next token from logits (modified in place) given the tokens so far. */
+int32_t wh_sampler_sample(wh_sampler *s, float *logits, const int32_t *history, int n_history);
+
 #ifdef __cplusplus
 }
 #endif
