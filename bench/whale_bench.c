@@ -34,7 +34,7 @@ int main(int argc, char **argv)
     }
     int V = wh_model_config(m)->vocab_size;
     int n_ctx = (P > D ? P : D) + N + 16;
-    wh_session_opts o = {n_ctx, WH_MLA_ABSORBED, 0, threads};
+    wh_session_opts o = {.n_ctx = n_ctx, .mla = WH_MLA_ABSORBED, .n_threads = threads};
     wh_session *s = NULL;
     if (wh_session_new(m, &o, &s, &err) != WH_OK) {
         fprintf(stderr, "whale_bench: %s\n", err.msg);

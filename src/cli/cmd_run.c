@@ -23,6 +23,8 @@ static void usage(void)
            "  --ctx N               context positions (default min(model, 4096))\n"
            "  -t, --threads N       threads (default: one per CPU)\n"
            "  --logits-out FILE     write prompt logits + continuation as .whfx\n"
+           "  --exact               reference numerics: F32 activations against dequantised\n"
+           "                        weights (default: fast 8-bit activation kernels)\n"
            "  --stop-at-eos         stop when the model's EOS id is generated\n");
 }
 
@@ -112,7 +114,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *toks = NULL, *dump = NULL;
     long n_gen = 16, top = 0, ctx = 0, threads = 0;
-    int naive = 0, stop_eos = 0;
+    int naive = 0, stop_eos = 0, exact = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -143,6 +145,8 @@ int cmd_run(int argc, char **argv)
                 return cli_fail("run: --mla is absorbed or naive");
         } else if (strcmp(a, "--logits-out") == 0 && has) {
             dump = argv[++i];
+        } else if (strcmp(a, "--exact") == 0) {
+            exact = 1;
         } else if (strcmp(a, "--stop-at-eos") == 0) {
             stop_eos = 1;
         } else {
@@ -167,7 +171,10 @@ int cmd_run(int argc, char **argv)
     }
     const wh_config *c = wh_model_config(m);
     int V = c->vocab_size;
-    wh_session_opts so = {(int)ctx, naive ? WH_MLA_NAIVE : WH_MLA_ABSORBED, 0, (int)threads};
+    wh_session_opts so = {.n_ctx = (int)ctx,
+                          .mla = naive ? WH_MLA_NAIVE : WH_MLA_ABSORBED,
+                          .n_threads = (int)threads,
+                          .exact = exact};
     if (so.n_ctx == 0) {
         long need = T + n_gen;
         so.n_ctx = need < c->max_position_embeddings ? (int)need : c->max_position_embeddings;

@@ -9,18 +9,29 @@
 #include "base/error.h"
 
 static const wh_dtype_info g_dtypes[WH_DT_COUNT] = {
-    [WH_DT_F32] = {"F32", 1, 4, 1},   [WH_DT_F16] = {"F16", 1, 2, 1},
-    [WH_DT_BF16] = {"BF16", 1, 2, 1}, [WH_DT_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
-    [WH_DT_Q8_0] = {"Q8_0", 32, 34, 1}, [WH_DT_I8] = {"I8", 1, 1, 0},
-    [WH_DT_I16] = {"I16", 1, 2, 0},   [WH_DT_I32] = {"I32", 1, 4, 0},
-    [WH_DT_I64] = {"I64", 1, 8, 0},   [WH_DT_F64] = {"F64", 1, 8, 0},
-    [WH_DT_U8] = {"U8", 1, 1, 0},     [WH_DT_BOOL] = {"BOOL", 1, 1, 0},
+    [WH_DT_F32] = {"F32", 1, 4, 1},
+    [WH_DT_F16] = {"F16", 1, 2, 1},
+    [WH_DT_BF16] = {"BF16", 1, 2, 1},
+    [WH_DT_F8_E4M3] = {"F8_E4M3", 1, 1, 1},
+    [WH_DT_Q8_0] = {"Q8_0", 32, 34, 1},
+    [WH_DT_I8] = {"I8", 1, 1, 0},
+    [WH_DT_I16] = {"I16", 1, 2, 0},
+    [WH_DT_I32] = {"I32", 1, 4, 0},
+    [WH_DT_I64] = {"I64", 1, 8, 0},
+    [WH_DT_F64] = {"F64", 1, 8, 0},
+    [WH_DT_U8] = {"U8", 1, 1, 0},
+    [WH_DT_BOOL] = {"BOOL", 1, 1, 0},
     /* ggml block quantisations: {name, elements per block, bytes per block} */
-    [WH_DT_Q4_0] = {"Q4_0", 32, 18, 1},   [WH_DT_Q4_1] = {"Q4_1", 32, 20, 1},
-    [WH_DT_Q5_0] = {"Q5_0", 32, 22, 1},   [WH_DT_Q5_1] = {"Q5_1", 32, 24, 1},
-    [WH_DT_Q2_K] = {"Q2_K", 256, 84, 1},  [WH_DT_Q3_K] = {"Q3_K", 256, 110, 1},
-    [WH_DT_Q4_K] = {"Q4_K", 256, 144, 1}, [WH_DT_Q5_K] = {"Q5_K", 256, 176, 1},
-    [WH_DT_Q6_K] = {"Q6_K", 256, 210, 1}, [WH_DT_Q8_K] = {"Q8_K", 256, 292, 0},
+    [WH_DT_Q4_0] = {"Q4_0", 32, 18, 1},
+    [WH_DT_Q4_1] = {"Q4_1", 32, 20, 1},
+    [WH_DT_Q5_0] = {"Q5_0", 32, 22, 1},
+    [WH_DT_Q5_1] = {"Q5_1", 32, 24, 1},
+    [WH_DT_Q2_K] = {"Q2_K", 256, 84, 1},
+    [WH_DT_Q3_K] = {"Q3_K", 256, 110, 1},
+    [WH_DT_Q4_K] = {"Q4_K", 256, 144, 1},
+    [WH_DT_Q5_K] = {"Q5_K", 256, 176, 1},
+    [WH_DT_Q6_K] = {"Q6_K", 256, 210, 1},
+    [WH_DT_Q8_K] = {"Q8_K", 256, 292, 0},
 };
 
 const wh_dtype_info *wh_dtype_get(wh_dtype t)

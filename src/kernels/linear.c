@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/fp.h"
+#include "kernels/quant.h"
 
 static void dequant_q8_0(const uint8_t *row, int64_t n, float *dst)
 {
@@ -65,8 +66,10 @@ void wh_dequant_row(const wh_tensor *w, int64_t r, float *dst)
         dequant_q8_0(row, n, dst);
         break;
     default:
-        /* not computable: bound models reject these dtypes at load */
-        memset(dst, 0, (size_t)n * sizeof(float));
+        if (wh_quant_traits_get(w->dtype) != NULL) /* ggml block quantisations */
+            wh_quant_traits_get(w->dtype)->dequantize(row, dst, n);
+        else /* not computable: bound models reject these dtypes at load */
+            memset(dst, 0, (size_t)n * sizeof(float));
         break;
     }
 }
@@ -145,10 +148,16 @@ float wh_dot_row(const wh_tensor *w, int64_t r, const float *x)
         }
         return s;
     }
-    float tile[256]; /* rows are dequantised 256 values at a time */
+    const wh_dtype_info *di = wh_dtype_get(w->dtype);
+    const wh_quant_traits *qt = di->block > 1 ? wh_quant_traits_get(w->dtype) : NULL;
+    const uint8_t *qrow = w->data + (uint64_t)r * wh_dtype_row_bytes(w->dtype, n);
+    float tile[256]; /* rows are dequantised 256 values (whole blocks) at a time */
     for (int64_t c0 = 0; c0 < n; c0 += 256) {
         int64_t m = n - c0 < 256 ? n - c0 : 256;
-        dequant_span(w, r, c0, m, tile);
+        if (qt != NULL)
+            qt->dequantize(qrow + c0 / di->block * di->block_bytes, tile, m);
+        else
+            dequant_span(w, r, c0, m, tile);
         s += dot_f32(tile, x + c0, m);
     }
     return s;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernels/linear.h"
+#include "kernels/quant.h"
 
 uint64_t wh_mm_act_bytes(int64_t cols, int T)
 {
@@ -18,6 +19,8 @@ typedef struct mm_args {
     const wh_tensor *w;
     const float *bias;
     int T;
+    const wh_quant_traits *tr; /* NULL: dequantise rows and use the float dot */
+    uint64_t act_row_bytes;    /* bytes of one quantised activation row (0: float input) */
 } mm_args;
 
 static float dot(const float *a, const float *b, int64_t n)
@@ -37,6 +40,40 @@ static float dot(const float *a, const float *b, int64_t n)
     for (; i < n; i++)
         s0 += a[i] * b[i];
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+/* Quantises the T input rows to the weight type's activation type. */
+static void quant_task(void *ctx, int ith, int nth)
+{
+    mm_args *a = ctx;
+    long t0, t1;
+    wh_split(a->T, ith, nth, &t0, &t1);
+    int64_t I = a->w->ne[0];
+    for (long t = t0; t < t1; t++)
+        a->tr->quantize(a->inp + t * I, (uint8_t *)a->sc->act + (uint64_t)t * a->act_row_bytes, I);
+}
+
+/* Block-quantised and F16/BF16 weights: the type's own dot product. */
+static void dot_task(void *ctx, int ith, int nth)
+{
+    mm_args *a = ctx;
+    const wh_tensor *w = a->w;
+    int64_t I = w->ne[0], O = wh_tensor_rows(w);
+    uint64_t rb = wh_dtype_row_bytes(w->dtype, I);
+    long r0, r1;
+    wh_split(O, ith, nth, &r0, &r1);
+    wh_vec_dot_fn vd = a->tr->vec_dot;
+    for (long o = r0; o < r1; o++) {
+        const uint8_t *row = w->data + (uint64_t)o * rb;
+        float b = a->bias ? a->bias[o] : 0.0f;
+        for (int t = 0; t < a->T; t++) {
+            const void *x = a->act_row_bytes
+                                ? (const void *)((const uint8_t *)a->sc->act +
+                                                 (uint64_t)t * a->act_row_bytes)
+                                : (const void *)(a->inp + (int64_t)t * I);
+            a->out[(int64_t)t * O + o] = vd(I, row, x) + b;
+        }
+    }
 }
 
 static void mm_task(void *ctx, int ith, int nth)
@@ -64,6 +101,19 @@ static void mm_task(void *ctx, int ith, int nth)
 void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
                const wh_tensor *w, const float *bias, int T)
 {
-    mm_args a = {sc, out, inp, w, bias, T};
+    mm_args a = {sc, out, inp, w, bias, T, NULL, 0};
+    const wh_quant_traits *tr = w->dtype == WH_DT_F32 ? NULL : wh_quant_traits_get(w->dtype);
+    if (tr != NULL && tr->vec_dot != NULL && !sc->exact) {
+        a.tr = tr;
+        if (tr->vec_dot_type != WH_DT_F32) {
+            a.act_row_bytes = wh_dtype_row_bytes(tr->vec_dot_type, w->ne[0]);
+            if (T == 1)
+                quant_task(&a, 0, 1);
+            else
+                wh_pool_run(pool, quant_task, &a);
+        }
+        wh_pool_run(pool, dot_task, &a);
+        return;
+    }
     wh_pool_run(pool, mm_task, &a);
 }

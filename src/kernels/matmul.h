@@ -16,6 +16,7 @@ typedef struct wh_mm_scratch {
     int64_t max_cols;
     void *act;        /* quantised activations, act_bytes */
     uint64_t act_bytes;
+    int exact; /* 1: F32 activations against dequantised rows (the reference numerics) */
 } wh_mm_scratch;
 
 /* Bytes of activation buffer needed for T rows of `cols` values (any weight dtype). */

@@ -48,7 +48,7 @@ static float *alloc_f(int64_t n, int *ok)
 }
 
 int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, int n_threads, wh_error *err)
+                  int record_routing, int n_threads, int exact, wh_error *err)
 {
     memset(s, 0, sizeof *s);
     const wh_config *c = &m->cfg;
@@ -106,6 +106,7 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla
         return rc;
     }
     s->mm.max_cols = cols;
+    s->mm.exact = exact;
     s->mm.rows = alloc_f((int64_t)n_threads * cols, &ok);
     s->mm.act_bytes = wh_mm_act_bytes(cols, n_batch);
     s->mm.act = wh_malloc((size_t)s->mm.act_bytes);

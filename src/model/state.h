@@ -46,7 +46,7 @@ typedef struct wh_state {
 } wh_state;
 
 int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, int n_threads, wh_error *err);
+                  int record_routing, int n_threads, int exact, wh_error *err);
 void wh_state_free(wh_state *s);
 
 /* Runs T <= n_batch tokens at positions s->pos.. and advances s->pos.

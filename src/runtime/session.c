@@ -31,7 +31,7 @@ int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **
         return wh_err(err, WH_E_NOMEM, "session: out of memory");
     int n_batch = n_ctx < 256 ? n_ctx : 256;
     int n_threads = o.n_threads > 0 ? o.n_threads : wh_cpu_count();
-    int rc = wh_state_init(&s->st, m, n_ctx, n_batch, o.mla, o.record_routing, n_threads, err);
+    int rc = wh_state_init(&s->st, m, n_ctx, n_batch, o.mla, o.record_routing, n_threads, o.exact, err);
     if (rc != WH_OK) {
         wh_free(s);
         return rc;
