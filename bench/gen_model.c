@@ -277,12 +277,12 @@ int main(int argc, char **argv)
         toks[i] = strdup(b);
         types[i] = 1;
     }
-    const char *merges[] = {"t 1", "t 2"};
+    const char *merges[] = {NULL}; /* placeholder tokens: no merges */
     wh_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
     wh_gguf_set_str(w, "tokenizer.ggml.pre", "default");
     wh_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)V);
     wh_gguf_set_arr_i32(w, "tokenizer.ggml.token_type", types, (uint64_t)V);
-    wh_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 2);
+    wh_gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, 0);
     wh_gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 0);
     wh_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1);
     for (int i = 0; i < g_n; i++) {

@@ -142,6 +142,14 @@ void wh_model_free(wh_model *m);
 const wh_config *wh_model_config(const wh_model *m);
 const wh_dims *wh_model_dims(const wh_model *m);
 
+/* The model's own tokenizer (tokenizer.json in its folder, or the GGUF vocabulary).
+ * NULL when it has none or it failed to load; err then says why. */
+struct wh_tokenizer;
+const struct wh_tokenizer *wh_model_tokenizer(const wh_model *m, wh_error *err);
+/* The chat template text the model ships (tokenizer_config.json or GGUF), or NULL.
+ * It is never evaluated: whale recognises the known families (chat format). */
+const char *wh_model_chat_template(const wh_model *m);
+
 /* Writes the `whale info` report (architecture, parameters, dtypes, files, KV bytes). */
 void wh_model_describe(const wh_model *m, FILE *out);
 
@@ -167,8 +175,11 @@ typedef struct wh_session wh_session;
 int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **out,
                    wh_error *err);
 void wh_session_free(wh_session *s);
-/* Number of positions already in the cache. */
+/* Number of positions already in the cache, and the cache's capacity. */
 int wh_session_pos(const wh_session *s);
+int wh_session_ctx(const wh_session *s);
+/* Forgets positions from pos on (keeps a shared prefix for the next turn). */
+int wh_session_truncate(wh_session *s, int pos, wh_error *err);
 void wh_session_reset(wh_session *s);
 
 /* Runs n tokens at the next positions (prefill when n > 1, decode when n == 1).
@@ -312,6 +323,112 @@ int wh_tokstream_push(wh_tokstream *s, int32_t id, const char **text, size_t *le
 /* Emits whatever is held back (an incomplete sequence at the end of the stream). */
 void wh_tokstream_flush(wh_tokstream *s, const char **text, size_t *len);
 void wh_tokstream_free(wh_tokstream *s);
+
+/* ---- chat format: the R1 / V3 / R1-Distill conversation formats, rendered in C ----
+ * A model's chat_template is untrusted Jinja and is never evaluated: its text (or the
+ * vocabulary) only selects one of these fixed renderers, each reproducing the official
+ * template byte for byte (docs/TOKENIZER.md). Unknown templates fall back to a plain
+ * "System/User/Assistant" format, reported through wh_chat_match. */
+
+typedef enum wh_chat_family {
+    WH_CHAT_R1 = 0,     /* DeepSeek-R1: generation prompt "<｜Assistant｜><think>\n" */
+    WH_CHAT_V3,         /* DeepSeek-V3: no reasoning, generation prompt "<｜Assistant｜>" */
+    WH_CHAT_R1_DISTILL, /* DeepSeek-R1-Distill-Qwen / -Llama */
+    WH_CHAT_PLAIN,      /* fallback: "System: ...\nUser: ...\nAssistant:" */
+} wh_chat_family;
+
+/* How wh_chat_detect decided. Callers should print a warning for MATCH_NONE and may
+ * print a note for MATCH_SIMILAR and MATCH_VOCAB. */
+typedef enum wh_chat_match {
+    WH_CHAT_MATCH_EXACT = 0, /* the template text is byte for byte a known official one */
+    WH_CHAT_MATCH_SIMILAR,   /* a variant recognised by its markers, rendered as the family */
+    WH_CHAT_MATCH_VOCAB,     /* no usable template; family read off the special tokens */
+    WH_CHAT_MATCH_NONE,      /* nothing recognised: WH_CHAT_PLAIN */
+} wh_chat_match;
+
+typedef struct wh_chat_tool_call {
+    const char *type;      /* NULL means "function" */
+    const char *name;      /* required */
+    const char *arguments; /* required: the arguments as JSON text, rendered verbatim */
+} wh_chat_tool_call;
+
+/* One message. Strings are NUL-terminated and rendered byte for byte (invalid UTF-8
+ * included). An empty string is valid content. */
+typedef struct wh_chat_msg {
+    const char *role;      /* "system", "user", "assistant" or "tool"; anything else is an error */
+    const char *content;   /* NULL is JSON null: allowed only for an assistant message with
+                              tool calls; every other message needs content */
+    const char *reasoning; /* optional, never rendered: every supported format drops the
+                              reasoning of earlier turns from the history */
+    const wh_chat_tool_call *tool_calls; /* assistant only; n_tool_calls entries */
+    int n_tool_calls;                    /* 0 = none (an empty list counts as none) */
+} wh_chat_msg;
+
+/* Upper bound on a rendered conversation; longer ones are WH_E_INVALID. */
+#define WH_CHAT_MAX_BYTES ((size_t)1 << 30)
+
+/* Picks the family for a model. template_text is the chat_template string from
+ * tokenizer_config.json or GGUF tokenizer.chat_template (NULL or "" when absent); tok may
+ * be NULL. A template that is present but not a DeepSeek one gives WH_CHAT_PLAIN (the
+ * model expects some other format); only an absent template falls back to the vocabulary.
+ * *how (may be NULL) says how the decision was made. Never fails. */
+wh_chat_family wh_chat_detect(const char *template_text, const wh_tokenizer *tok,
+                              wh_chat_match *how);
+
+/* "deepseek-r1", "deepseek-v3", "deepseek-r1-distill", "plain", or "?" for a bad value. */
+const char *wh_chat_family_name(wh_chat_family f);
+
+/* Renders msgs[0..n) into a new NUL-terminated buffer *out_text of *out_len bytes (free
+ * with wh_free). add_generation_prompt appends the opening of the assistant's reply.
+ * n == 0 is allowed (BOS and the generation prompt only). Errors: WH_E_INVALID for a bad
+ * argument or message (the message names the index and field) or a result over
+ * WH_CHAT_MAX_BYTES; WH_E_NOMEM. On error *out_text is NULL. */
+int wh_chat_render(wh_chat_family f, const wh_chat_msg *msgs, int n, int add_generation_prompt,
+                   char **out_text, size_t *out_len, wh_error *err);
+
+/* Renders and tokenizes in one step, with the flags each family needs: the DeepSeek
+ * formats write BOS themselves and are encoded with WH_TOK_PARSE_SPECIAL; the plain
+ * format is encoded with WH_TOK_ADD_SPECIAL (BOS when the tokenizer's config asks for
+ * it) and without special-token parsing. *ids is freed with wh_free. */
+int wh_chat_encode(const wh_tokenizer *tok, wh_chat_family f, const wh_chat_msg *msgs, int n,
+                   int add_generation_prompt, int32_t **ids, size_t *n_ids, wh_error *err);
+
+/* ---- generation: sampling loop with reasoning split, budget and stop strings ---- */
+
+typedef enum wh_finish {
+    WH_FINISH_STOP = 0,   /* end-of-sequence token or a stop string */
+    WH_FINISH_LENGTH,     /* max_tokens reached */
+    WH_FINISH_CANCELLED,  /* the callback asked to stop */
+    WH_FINISH_CONTEXT,    /* the context is full */
+} wh_finish;
+
+typedef struct wh_gen_params {
+    wh_sampler_params sampler;
+    int max_tokens;          /* generated tokens at most (reasoning included) */
+    int think_budget;        /* < 0: unlimited; else after this many reasoning tokens the
+                                thought is closed with "\n</think>\n\n" and the answer follows */
+    const char *const *stop; /* stop strings, matched in the answer text */
+    int n_stop;
+    int starts_in_reasoning; /* the prompt ended inside <think> (R1's generation prompt) */
+} wh_gen_params;
+
+typedef struct wh_gen_result {
+    int n_prompt;            /* tokens evaluated for the prompt */
+    int n_generated;         /* tokens generated (reasoning included) */
+    int n_reasoning;         /* of which inside <think>...</think> */
+    wh_finish finish;
+    double prompt_ms, gen_ms, first_token_ms;
+} wh_gen_result;
+
+/* Text callback: is_reasoning tells the thinking apart from the answer. Text never ends
+ * inside a UTF-8 sequence. Return non-zero to stop (finish = CANCELLED). */
+typedef int (*wh_gen_cb)(void *user, const char *text, size_t len, int is_reasoning);
+
+/* Evaluates prompt[0..n_prompt) at the session's current position, then samples until a
+ * stop condition, streaming text to cb. Generated tokens stay in the session's cache. */
+int wh_generate(wh_session *s, const wh_model *m, const int32_t *prompt, int n_prompt,
+                const wh_gen_params *p, wh_gen_cb cb, void *user, wh_gen_result *res,
+                wh_error *err);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
 #include "base/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -147,6 +148,13 @@ void wh_pool_run(wh_pool *p, wh_task_fn fn, void *ctx)
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1)
-        cpu_relax();
+    /* spin briefly, then yield: on a loaded machine a spinning caller can keep a
+     * worker that has to wake up off the only free core */
+    long spins = 0;
+    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) {
+        if (++spins < (1 << 16))
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }

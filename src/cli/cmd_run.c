@@ -9,15 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli/cli.h"
+#include "tokenizer/chat.h"
 #include "whale.h"
 
 static void usage(void)
 {
-    printf("usage: whale run -m MODEL --tokens ID,ID,... [options]\n\n"
+    printf("usage: whale run -m MODEL -p TEXT [options]\n"
+           "       whale run -m MODEL --tokens ID,ID,... [options]\n\n"
            "  -m, --model PATH      model folder, .safetensors or .gguf\n"
-           "  --tokens LIST         prompt token ids, comma-separated\n"
-           "  -n N                  tokens to generate greedily (default 16)\n"
+           "  -p, --prompt TEXT     a user message, rendered in the model's chat format; the\n"
+           "                        reply streams with its reasoning (<think>) set apart\n"
+           "  --system TEXT         a system prompt\n"
+           "  --tokens LIST         prompt token ids, comma-separated (greedy, prints ids)\n"
+           "  -n N                  tokens to generate (default 16 with --tokens, 1024 with -p)\n"
+           "  --temp T, --top-p P, --top-k K, --min-p P, --seed S\n"
+           "                        sampling (R1 models default to temp 0.6, top-p 0.95;\n"
+           "                        --temp 0 is greedy)\n"
+           "  --think-budget N      close the reasoning after N tokens and answer\n"
+           "  --hide-reasoning      print only the answer\n"
            "  --top K               print the K largest logits of each step on stderr\n"
            "  --mla absorbed|naive  MLA evaluation order (default absorbed)\n"
            "  --ctx N               context positions (default min(model, 4096))\n"
@@ -110,11 +122,111 @@ static int write_whfx(const char *path, const int32_t *toks, int T, int V, const
     return fclose(f) == 0 && ok;
 }
 
+typedef struct text_out {
+    int tty, hide, state; /* state: 0 nothing yet, 1 in reasoning, 2 in answer */
+} text_out;
+
+static int on_text(void *user, const char *text, size_t len, int is_reasoning)
+{
+    text_out *o = user;
+    if (is_reasoning) {
+        if (o->hide)
+            return 0;
+        if (o->state == 0)
+            fputs(o->tty ? "\033[2m" : "<think>\n", stdout);
+        o->state = 1;
+    } else {
+        if (o->state == 1)
+            fputs(o->tty ? "\033[0m\n" : "\n</think>\n\n", stdout);
+        o->state = 2;
+    }
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+typedef struct text_opts {
+    const char *prompt, *system;
+    long n_gen;
+    float temp, top_p, min_p;
+    long top_k, seed, think_budget;
+    int temp_set, top_p_set, hide;
+} text_opts;
+
+static int run_text(wh_model *m, wh_session *s, const text_opts *to)
+{
+    wh_error err = {0};
+    const wh_tokenizer *tok = wh_model_tokenizer(m, &err);
+    if (tok == NULL)
+        return cli_fail("run: this model has no usable tokenizer: %s", err.msg);
+    wh_chat_match how;
+    wh_chat_family fam = wh_chat_detect(wh_model_chat_template(m), tok, &how);
+    if (how == WH_CHAT_MATCH_NONE)
+        fprintf(stderr, "whale: warning: chat template not recognised; using the plain "
+                        "\"System/User/Assistant\" format\n");
+    wh_chat_msg msgs[2];
+    int n = 0;
+    memset(msgs, 0, sizeof msgs);
+    if (to->system != NULL) {
+        msgs[n].role = "system";
+        msgs[n++].content = to->system;
+    }
+    msgs[n].role = "user";
+    msgs[n++].content = to->prompt;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (wh_chat_encode(tok, fam, msgs, n, 1, &ids, &n_ids, &err) != WH_OK)
+        return cli_fail("%s", err.msg);
+    int r1 = fam == WH_CHAT_R1 || fam == WH_CHAT_R1_DISTILL;
+    wh_gen_params gp;
+    memset(&gp, 0, sizeof gp);
+    gp.sampler = wh_sampler_defaults();
+    gp.sampler.temperature = to->temp_set ? to->temp : (r1 ? 0.6f : 0.0f);
+    gp.sampler.top_p = to->top_p_set ? to->top_p : (r1 ? 0.95f : 1.0f);
+    gp.sampler.top_k = (int)to->top_k;
+    gp.sampler.min_p = to->min_p;
+    gp.sampler.seed = (uint64_t)to->seed;
+    gp.max_tokens = (int)to->n_gen;
+    gp.think_budget = (int)to->think_budget;
+    gp.starts_in_reasoning = fam == WH_CHAT_R1 || fam == WH_CHAT_R1_DISTILL;
+    text_out o = {isatty(1), to->hide, 0};
+    wh_gen_result res;
+    int rc = wh_generate(s, m, ids, (int)n_ids, &gp, on_text, &o, &res, &err);
+    wh_free(ids);
+    if (o.tty && o.state == 1)
+        fputs("\033[0m", stdout);
+    fputs("\n", stdout);
+    if (rc != WH_OK)
+        return cli_fail("%s", err.msg);
+    static const char *fin[] = {"stop", "length", "cancelled", "context full"};
+    fprintf(stderr,
+            "[%s format; %d prompt tokens in %.0f ms; %d generated (%d reasoning), %.2f tok/s; "
+            "first token after %.0f ms; finish: %s]\n",
+            wh_chat_family_name(fam), res.n_prompt, res.prompt_ms, res.n_generated,
+            res.n_reasoning, res.gen_ms > 0 ? res.n_generated * 1000.0 / res.gen_ms : 0.0,
+            res.first_token_ms, fin[res.finish]);
+    return 0;
+}
+
+static int parse_float(const char *s, double lo, double hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
+        return 0;
+    *out = (float)v;
+    return 1;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *toks = NULL, *dump = NULL;
-    long n_gen = 16, top = 0, ctx = 0, threads = 0;
+    long n_gen = -1, top = 0, ctx = 0, threads = 0;
     int naive = 0, stop_eos = 0, exact = 0;
+    text_opts to;
+    memset(&to, 0, sizeof to);
+    to.think_budget = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -125,6 +237,32 @@ int cmd_run(int argc, char **argv)
             path = argv[++i];
         } else if (strcmp(a, "--tokens") == 0 && has) {
             toks = argv[++i];
+        } else if ((strcmp(a, "-p") == 0 || strcmp(a, "--prompt") == 0) && has) {
+            to.prompt = argv[++i];
+        } else if (strcmp(a, "--system") == 0 && has) {
+            to.system = argv[++i];
+        } else if (strcmp(a, "--temp") == 0 && has) {
+            if (!parse_float(argv[++i], 0, 100, &to.temp))
+                return cli_fail("run: --temp needs a number >= 0");
+            to.temp_set = 1;
+        } else if (strcmp(a, "--top-p") == 0 && has) {
+            if (!parse_float(argv[++i], 1e-6, 1, &to.top_p))
+                return cli_fail("run: --top-p needs 0 < p <= 1");
+            to.top_p_set = 1;
+        } else if (strcmp(a, "--min-p") == 0 && has) {
+            if (!parse_float(argv[++i], 0, 1, &to.min_p))
+                return cli_fail("run: --min-p needs 0..1");
+        } else if (strcmp(a, "--top-k") == 0 && has) {
+            if (!parse_int(argv[++i], 0, 1 << 24, &to.top_k))
+                return cli_fail("run: --top-k needs a count >= 0");
+        } else if (strcmp(a, "--seed") == 0 && has) {
+            if (!parse_int(argv[++i], 0, 0x7fffffffL, &to.seed))
+                return cli_fail("run: --seed needs 0..2147483647");
+        } else if (strcmp(a, "--think-budget") == 0 && has) {
+            if (!parse_int(argv[++i], 0, 1 << 24, &to.think_budget))
+                return cli_fail("run: --think-budget needs a count >= 0");
+        } else if (strcmp(a, "--hide-reasoning") == 0) {
+            to.hide = 1;
         } else if (strcmp(a, "-n") == 0 && has) {
             if (!parse_int(argv[++i], 0, 1 << 20, &n_gen))
                 return cli_fail("run: -n needs a count (0..1048576)");
@@ -154,10 +292,37 @@ int cmd_run(int argc, char **argv)
         }
     }
     if (path == NULL)
-        return cli_fail("run: no model given: whale run -m MODEL --tokens 1,2,3");
-    if (toks == NULL)
-        return cli_fail("run: no prompt given: --tokens 1,2,3 (text prompts arrive with the "
-                        "tokenizer)");
+        return cli_fail("run: no model given: whale run -m MODEL -p \"question\"");
+    if (toks == NULL && to.prompt == NULL)
+        return cli_fail("run: no prompt given: -p \"question\" or --tokens 1,2,3");
+    if (toks != NULL && to.prompt != NULL)
+        return cli_fail("run: give either -p or --tokens, not both");
+    if (n_gen < 0)
+        n_gen = to.prompt ? 1024 : 16;
+    to.n_gen = n_gen;
+    if (to.prompt != NULL) {
+        wh_error e = {0};
+        wh_model *tm = NULL;
+        if (wh_model_load(path, &tm, &e) != WH_OK)
+            return cli_fail("%s", e.msg);
+        const wh_config *tc = wh_model_config(tm);
+        int n_ctx = (int)ctx;
+        if (n_ctx == 0)
+            n_ctx = tc->max_position_embeddings < 4096 ? tc->max_position_embeddings : 4096;
+        wh_session_opts tso = {.n_ctx = n_ctx,
+                               .mla = naive ? WH_MLA_NAIVE : WH_MLA_ABSORBED,
+                               .n_threads = (int)threads,
+                               .exact = exact};
+        wh_session *ts = NULL;
+        int trc;
+        if (wh_session_new(tm, &tso, &ts, &e) != WH_OK)
+            trc = cli_fail("%s", e.msg);
+        else
+            trc = run_text(tm, ts, &to);
+        wh_session_free(ts);
+        wh_model_free(tm);
+        return trc;
+    }
     int32_t *prompt = NULL;
     int T = parse_tokens(toks, &prompt);
     if (T <= 0)

@@ -12,7 +12,8 @@ static void usage(FILE *f)
                "usage: whale <command> [options]\n\n"
                "commands:\n"
                "  info MODEL             architecture, parameters, dtypes, files, KV-cache bytes\n"
-               "  run -m MODEL ...       generate greedily from token ids (see whale run --help)\n"
+               "  run -m MODEL ...       generate: -p TEXT (chat format) or --tokens IDS\n"
+               "  tokenize -m MODEL TEXT token ids and pieces of a text (- reads stdin)\n"
                "\n"
                "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
                "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "tokenize") == 0)
+        return cmd_tokenize(argc - 1, argv + 1);
     fprintf(stderr, "whale: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

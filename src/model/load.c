@@ -17,6 +17,7 @@
 #include "kernels/rope.h"
 #include "model/config.h"
 #include "model/model.h"
+#include <json-c/json.h>
 
 /* Role names: {HF, GGUF}; %d is the layer index. */
 typedef struct role {
@@ -324,9 +325,73 @@ void wh_model_free(wh_model *m)
         wh_free(m->owned[i]);
     wh_free(m->owned);
     wh_free(m->inv_freq);
+    wh_tokenizer_free(m->tok);
+    wh_free(m->chat_template);
     wh_store_free(&m->store);
     wh_free(m->path);
     wh_free(m);
+}
+
+/* The tokenizer is optional for a model: a model without one (or with one that fails
+ * to load) still runs on token ids; text features report tok_error. */
+static void gguf_tokenizer(wh_model *m, const wh_gguf *g)
+{
+    wh_error terr = {0};
+    if (wh_gguf_find(g, "tokenizer.ggml.tokens") < 0) {
+        snprintf(m->tok_error, sizeof m->tok_error, "%s has no tokenizer.ggml.tokens", m->path);
+    } else if (wh_tokenizer_load_gguf(g, &m->tok, &terr) != WH_OK) {
+        snprintf(m->tok_error, sizeof m->tok_error, "%s", terr.msg);
+        m->tok = NULL;
+    }
+    wh_gguf_str tpl;
+    if (wh_gguf_get_str(g, "tokenizer.chat_template", 0, &tpl, NULL) == WH_OK &&
+        wh_gguf_find(g, "tokenizer.chat_template") >= 0 && tpl.len < (1u << 20)) {
+        m->chat_template = wh_malloc(tpl.len + 1);
+        if (m->chat_template != NULL) {
+            memcpy(m->chat_template, tpl.ptr, tpl.len);
+            m->chat_template[tpl.len] = '\0';
+        }
+    }
+}
+
+static void hf_tokenizer(wh_model *m, const char *dir)
+{
+    char *tj = NULL, *tc = NULL, *text = NULL;
+    uint64_t len = 0;
+    wh_error terr = {0};
+    if (wh_path_join_inside(dir, "tokenizer.json", &tj, dir, NULL) != WH_OK)
+        return;
+    if (!wh_is_file(tj)) {
+        snprintf(m->tok_error, sizeof m->tok_error, "%s: no tokenizer.json in the model folder",
+                 dir);
+    } else if (wh_tokenizer_load_json(tj, &m->tok, &terr) != WH_OK) {
+        snprintf(m->tok_error, sizeof m->tok_error, "%s", terr.msg);
+        m->tok = NULL;
+    }
+    wh_free(tj);
+    if (wh_path_join_inside(dir, "tokenizer_config.json", &tc, dir, NULL) == WH_OK &&
+        wh_is_file(tc) && wh_read_text(tc, 16u << 20, &text, &len, NULL) == WH_OK) {
+        json_object *root = json_tokener_parse(text);
+        json_object *ct;
+        if (root != NULL && json_object_object_get_ex(root, "chat_template", &ct)) {
+            if (json_object_is_type(ct, json_type_array) && json_object_array_length(ct) > 0) {
+                /* [{"name": "default", "template": "..."}, ...]: take "default" or the first */
+                json_object *pick = json_object_array_get_idx(ct, 0), *nm, *tp;
+                for (size_t i = 0; i < json_object_array_length(ct); i++) {
+                    json_object *e = json_object_array_get_idx(ct, i);
+                    if (json_object_object_get_ex(e, "name", &nm) &&
+                        strcmp(json_object_get_string(nm), "default") == 0)
+                        pick = e;
+                }
+                ct = json_object_object_get_ex(pick, "template", &tp) ? tp : NULL;
+            }
+            if (ct != NULL && json_object_is_type(ct, json_type_string))
+                m->chat_template = wh_strdup(json_object_get_string(ct));
+        }
+        json_object_put(root);
+    }
+    wh_free(text);
+    wh_free(tc);
 }
 
 static int open_files(wh_model *m, const char *path, wh_error *err)
@@ -340,6 +405,8 @@ static int open_files(wh_model *m, const char *path, wh_error *err)
             return rc;
         rc = wh_config_from_gguf(&g, &m->cfg, &m->mla_split_layout, err);
         if (rc == WH_OK)
+            gguf_tokenizer(m, &g);
+        if (rc == WH_OK)
             rc = wh_gguf_to_store(&g, &m->store, err);
         wh_gguf_close(&g);
         return rc;
@@ -349,6 +416,8 @@ static int open_files(wh_model *m, const char *path, wh_error *err)
         int rc = wh_config_from_hf(path, &m->cfg, err);
         if (rc == WH_OK)
             rc = wh_safetensors_load_dir(&m->store, path, err);
+        if (rc == WH_OK)
+            hf_tokenizer(m, path);
         return rc;
     }
     if (wh_is_file(path) && n >= 12 && strcmp(path + n - 12, ".safetensors") == 0) {
@@ -356,9 +425,11 @@ static int open_files(wh_model *m, const char *path, wh_error *err)
         if (dir == NULL)
             return wh_err(err, WH_E_NOMEM, "%s: out of memory", path);
         int rc = wh_config_from_hf(dir, &m->cfg, err);
-        wh_free(dir);
         if (rc == WH_OK)
             rc = wh_safetensors_load_file(&m->store, path, err);
+        if (rc == WH_OK)
+            hf_tokenizer(m, dir);
+        wh_free(dir);
         return rc;
     }
     if (!wh_is_file(path))
@@ -451,4 +522,16 @@ const wh_config *wh_model_config(const wh_model *m)
 const wh_dims *wh_model_dims(const wh_model *m)
 {
     return &m->dims;
+}
+
+const wh_tokenizer *wh_model_tokenizer(const wh_model *m, wh_error *err)
+{
+    if (m->tok == NULL)
+        wh_err(err, WH_E_MISSING, "%s", m->tok_error[0] ? m->tok_error : "model has no tokenizer");
+    return m->tok;
+}
+
+const char *wh_model_chat_template(const wh_model *m)
+{
+    return m->chat_template;
 }

@@ -74,6 +74,10 @@ struct wh_model {
     float *inv_freq;        /* [rope_dim/2], rope_freqs divisors applied */
     float rope_mscale;
 
+    wh_tokenizer *tok;      /* the model's own tokenizer, or NULL */
+    char tok_error[1024];   /* why tok is NULL */
+    char *chat_template;    /* tokenizer_config.json / GGUF chat template text, or NULL */
+
     float **owned;          /* F32 copies of small non-F32 vectors */
     int n_owned, cap_owned;
 };

@@ -53,6 +53,20 @@ int wh_session_pos(const wh_session *s)
     return s->st.pos;
 }
 
+int wh_session_ctx(const wh_session *s)
+{
+    return s->st.n_ctx;
+}
+
+int wh_session_truncate(wh_session *s, int pos, wh_error *err)
+{
+    if (pos < 0 || pos > s->st.pos)
+        return wh_err(err, WH_E_INVALID, "session: cannot truncate to %d of %d positions", pos,
+                      s->st.pos);
+    s->st.pos = pos;
+    return WH_OK;
+}
+
 void wh_session_reset(wh_session *s)
 {
     s->st.pos = 0;
