@@ -102,6 +102,19 @@ void wh_model_describe(const wh_model *m, FILE *out)
         human((double)m->store.files[i].size, a, sizeof a);
         fprintf(out, "  %s  %s\n", a, m->store.files[i].path);
     }
+    if (m->tok != NULL) {
+        wh_chat_match how;
+        wh_chat_family fam = wh_chat_detect(m->chat_template, m->tok, &how);
+        static const char *hows[] = {"exact template", "recognised variant", "from the vocabulary",
+                                     "not recognised"};
+        fprintf(out, "tokenizer:    %d ids, pre-tokenizer %s, bos %d, eos %d%s; chat format %s (%s)\n",
+                wh_tokenizer_n_vocab(m->tok), wh_tokenizer_pre_name(m->tok),
+                wh_tokenizer_bos(m->tok), wh_tokenizer_eos(m->tok),
+                wh_tokenizer_think_open(m->tok) >= 0 ? ", <think> tokens" : "",
+                wh_chat_family_name(fam), hows[how]);
+    } else {
+        fprintf(out, "tokenizer:    none (%s)\n", m->tok_error);
+    }
     int64_t kva = wh_model_kv_bytes_per_token(m, 1);
     int64_t kvn = wh_model_kv_bytes_per_token(m, 0);
     if (d->is_mla)
