@@ -165,6 +165,7 @@ typedef struct wh_session_opts {
     wh_mla_mode mla;   /* absorbed (default) or naive */
     int record_routing; /* keep the routed experts of the last eval (tests, debugging) */
     int n_threads;      /* 0 = one per online CPU */
+    int n_seq;          /* sequences (KV caches) for batched decoding; 0 = 1 */
     int exact;          /* 1: F32 activations against dequantised weights (reference numerics);
                            0: the fast kernels, which quantise activations to 8 bits for
                            block-quantised weights as llama.cpp does */
@@ -186,6 +187,19 @@ void wh_session_reset(wh_session *s);
  * logits: NULL, or room for vocab floats (last position) or n*vocab (all_logits). */
 int wh_session_eval(wh_session *s, const int32_t *tokens, int n, float *logits, int all_logits,
                     wh_error *err);
+
+/* Several sequences in one session (continuous batching): each has its own cache of
+ * n_ctx positions; the weights and every matrix product are shared. */
+int wh_session_n_seq(const wh_session *s);
+int wh_session_seq_pos(const wh_session *s, int seq);
+int wh_session_seq_truncate(wh_session *s, int seq, int pos, wh_error *err);
+/* Like wh_session_eval, for sequence seq (wh_session_eval is sequence 0). */
+int wh_session_eval_seq(wh_session *s, int seq, const int32_t *tokens, int n, float *logits,
+                        int all_logits, wh_error *err);
+/* One token for each of n distinct sequences, in one batched forward pass;
+ * logits: [n][vocab]. */
+int wh_session_decode_batch(wh_session *s, const int *seqs, const int32_t *tokens, int n,
+                            float *logits, wh_error *err);
 
 /* Routed experts chosen in the last eval for MoE layer `layer` (absolute index) and
  * token i of that eval: top_k ids, sorted ascending. NULL if not recorded. */

@@ -277,6 +277,61 @@ static void test_absorbed_equals_naive(void **state)
     }
 }
 
+/* Continuous batching: three sequences decoded together give each sequence's own
+ * logits (same kernels, one batched pass). */
+static void test_batched_decode_equals_single(void **state)
+{
+    (void)state;
+    const char *models[] = {FX "dsv3.gguf", FX "qwen2", FX "dsv2-q8_0.gguf"};
+    const char *exps[] = {FX "dsv3/expected.whfx", FX "qwen2/expected.whfx",
+                          FX "dsv2-q8_0.expected.whfx"};
+    for (int mi = 0; mi < 3; mi++) {
+        whfx x;
+        assert_true(whfx_load(exps[mi], &x));
+        wh_model *m = load_or_fail(models[mi]);
+        wh_error err = {0};
+        wh_session_opts ob = {.n_ctx = 64, .n_seq = 3, .n_threads = 2};
+        wh_session *sb = NULL;
+        assert_int_equal(wh_session_new(m, &ob, &sb, &err), WH_OK);
+        wh_session *one[3];
+        int plen[3] = {3, 7, 12};
+        int32_t next[3];
+        float *lb = malloc(sizeof(float) * 3 * x.V), *l1 = malloc(sizeof(float) * x.V);
+        for (int q = 0; q < 3; q++) {
+            wh_session_opts o1 = {.n_ctx = 64, .n_threads = 2};
+            assert_int_equal(wh_session_new(m, &o1, &one[q], &err), WH_OK);
+            assert_int_equal(wh_session_eval_seq(sb, q, x.tokens, plen[q], lb, 0, &err), WH_OK);
+            assert_int_equal(wh_session_eval(one[q], x.tokens, plen[q], l1, 0, &err), WH_OK);
+            next[q] = wh_argmax(l1, (int)x.V);
+        }
+        double mx = 0;
+        int seqs[3] = {2, 0, 1}; /* any order */
+        for (int step = 0; step < 6; step++) {
+            int32_t toks[3] = {next[2], next[0], next[1]};
+            assert_int_equal(wh_session_decode_batch(sb, seqs, toks, 3, lb, &err), WH_OK);
+            for (int r = 0; r < 3; r++) {
+                int q = seqs[r];
+                assert_int_equal(wh_session_eval(one[q], &toks[r], 1, l1, 0, &err), WH_OK);
+                double d = max_abs_diff(lb + (size_t)r * x.V, l1, x.V);
+                mx = d > mx ? d : mx;
+                next[q] = wh_argmax(l1, (int)x.V);
+            }
+        }
+        for (int q = 0; q < 3; q++) {
+            assert_int_equal(wh_session_seq_pos(sb, q), plen[q] + 6);
+            wh_session_free(one[q]);
+        }
+        printf("  %-22s batched decode vs single max|diff| %.3g (tol 1e-6)\n",
+               models[mi] + strlen(FX), mx);
+        assert_true(mx <= 1e-6);
+        free(lb);
+        free(l1);
+        wh_session_free(sb);
+        wh_model_free(m);
+        whfx_free(&x);
+    }
+}
+
 static void test_kv_bytes_per_token(void **state)
 {
     (void)state;
@@ -311,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_fast_kernels_vs_reference),
         cmocka_unit_test(test_decode_equals_prefill),
         cmocka_unit_test(test_absorbed_equals_naive),
+        cmocka_unit_test(test_batched_decode_equals_single),
         cmocka_unit_test(test_kv_bytes_per_token),
         cmocka_unit_test(test_mtp_loaded),
     };

@@ -26,9 +26,9 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
     wh_matmul(s->pool, &s->mm, s->kva, xn, ly->wk, ly->bk, T);
     wh_matmul(s->pool, &s->mm, s->vv, xn, ly->wv, ly->bv, T);
 
-    float *cache = s->kv + (int64_t)layer * s->n_ctx * s->kv_per_token;
     for (int t = 0; t < T; t++) {
-        int pos = s->pos + t;
+        int pos = s->row_pos[t];
+        float *cache = wh_state_cache(s, layer, s->row_seq[t]);
         float *qt = s->q + (int64_t)t * nh * hd;
         float *kt = s->kva + (int64_t)t * kvd;
         wh_rope_forward(qt, nh, hd, hd, pos, m->inv_freq, m->rope_mscale, c->rope_interleaved);
@@ -38,7 +38,8 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
         memcpy(slot + kvd, s->vv + (int64_t)t * kvd, (size_t)kvd * sizeof(float));
     }
     for (int t = 0; t < T; t++) {
-        int n = s->pos + t + 1;
+        int n = s->row_pos[t] + 1;
+        const float *cache = wh_state_cache(s, layer, s->row_seq[t]);
         const float *qt = s->q + (int64_t)t * nh * hd;
         float *ot = s->attn + (int64_t)t * nh * hd;
         for (int h = 0; h < nh; h++) {

@@ -62,9 +62,9 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
     /* latent and rotary key [T][kv_lora + rope] */
     wh_matmul(s->pool, &s->mm, s->kva, xn, ly->wkv_a, NULL, T);
 
-    float *cache = s->kv + (int64_t)layer * s->n_ctx * s->kv_per_token;
     for (int t = 0; t < T; t++) {
-        int pos = s->pos + t;
+        int pos = s->row_pos[t];
+        float *cache = wh_state_cache(s, layer, s->row_seq[t]);
         float *kv = s->kva + (int64_t)t * kvw;
         wh_rmsnorm_forward(kv, kv, ly->kv_a_norm, 1, kvl, c->rms_norm_eps);
         wh_rope_forward(kv + kvl, 1, rope, rope, pos, m->inv_freq, m->rope_mscale, 1);
@@ -85,7 +85,8 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
     }
 
     for (int t = 0; t < T; t++) {
-        int n = s->pos + t + 1; /* causal: positions 0..pos */
+        int n = s->row_pos[t] + 1; /* causal: positions 0..pos */
+        const float *cache = wh_state_cache(s, layer, s->row_seq[t]);
         const float *qt = s->q + (int64_t)t * nh * qhd;
         float *ot = s->attn + (int64_t)t * nh * vd;
         for (int h = 0; h < nh; h++) {

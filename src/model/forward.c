@@ -30,6 +30,9 @@ void wh_state_free(wh_state *s)
     }
     wh_free(s->sel);
     wh_free(s->keep);
+    wh_free(s->seq_pos);
+    wh_free(s->row_seq);
+    wh_free(s->row_pos);
     wh_free(s->mm.rows);
     wh_free(s->mm.act);
     wh_pool_free(s->pool);
@@ -47,18 +50,20 @@ static float *alloc_f(int64_t n, int *ok)
     return p;
 }
 
-int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, int n_threads, int exact, wh_error *err)
+int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_seq,
+                  wh_mla_mode mla, int record_routing, int n_threads, int exact, wh_error *err)
 {
     memset(s, 0, sizeof *s);
     const wh_config *c = &m->cfg;
     const wh_dims *d = &m->dims;
-    if (n_ctx <= 0 || n_ctx > (1 << 24) || n_batch <= 0 || n_batch > (1 << 16))
-        return wh_err(err, WH_E_INVALID, "session: n_ctx %d / n_batch %d out of range", n_ctx,
-                      n_batch);
+    if (n_ctx <= 0 || n_ctx > (1 << 24) || n_batch <= 0 || n_batch > (1 << 16) || n_seq <= 0 ||
+        n_seq > 4096)
+        return wh_err(err, WH_E_INVALID, "session: n_ctx %d / n_batch %d / n_seq %d out of range",
+                      n_ctx, n_batch, n_seq);
     s->m = m;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
+    s->n_seq = n_seq;
     s->mla = d->is_mla ? mla : WH_MLA_ABSORBED;
     s->record_routing = record_routing;
     s->kv_per_token = s->mla == WH_MLA_NAIVE ? d->kv_values_per_token_naive
@@ -73,7 +78,12 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla
     cols = imax(cols, imax(ffw, imax(c->moe_intermediate_size, c->qk_nope_head_dim)));
     cols = imax(cols, imax(c->v_head_dim, 2 * (int)H));
     int ok = 1;
-    s->kv = alloc_f((int64_t)c->num_hidden_layers * n_ctx * s->kv_per_token, &ok);
+    s->kv = alloc_f((int64_t)c->num_hidden_layers * n_seq * n_ctx * s->kv_per_token, &ok);
+    s->seq_pos = wh_calloc((size_t)n_seq, sizeof(int));
+    s->row_seq = wh_calloc((size_t)n_batch, sizeof(int));
+    s->row_pos = wh_calloc((size_t)n_batch, sizeof(int));
+    if (s->seq_pos == NULL || s->row_seq == NULL || s->row_pos == NULL)
+        ok = 0;
     s->x = alloc_f(B * H, &ok);
     s->xn = alloc_f(B * H, &ok);
     s->q = alloc_f(B * nh * hd, &ok);
@@ -131,19 +141,46 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla
 int wh_forward(wh_state *s, const int32_t *tokens, int T, float *logits, int all_logits,
                wh_error *err)
 {
+    if (T <= 0 || T > s->n_batch)
+        return wh_err(err, WH_E_INVALID, "forward: %d tokens (1..%d per call)", T, s->n_batch);
+    int *seqs = s->row_seq; /* reused: forward_rows reads seqs before it writes row_seq */
+    for (int t = 0; t < T; t++)
+        seqs[t] = 0;
+    return wh_forward_rows(s, tokens, seqs, T, logits, all_logits, err);
+}
+
+int wh_forward_rows(wh_state *s, const int32_t *tokens, const int *seqs, int T, float *logits,
+                    int all_logits, wh_error *err)
+{
     const wh_model *m = s->m;
     const wh_config *c = &m->cfg;
     int H = c->hidden_size, V = c->vocab_size;
     if (T <= 0 || T > s->n_batch)
-        return wh_err(err, WH_E_INVALID, "forward: %d tokens (1..%d per call)", T, s->n_batch);
-    if (s->pos + T > s->n_ctx)
-        return wh_err(err, WH_E_INVALID,
-                      "forward: positions %d..%d exceed the context of %d positions", s->pos,
-                      s->pos + T - 1, s->n_ctx);
-    for (int t = 0; t < T; t++)
+        return wh_err(err, WH_E_INVALID, "forward: %d rows (1..%d per call)", T, s->n_batch);
+    for (int t = 0; t < T; t++) {
+        if (seqs[t] < 0 || seqs[t] >= s->n_seq)
+            return wh_err(err, WH_E_INVALID, "forward: sequence %d at row %d (0..%d)", seqs[t], t,
+                          s->n_seq - 1);
         if (tokens[t] < 0 || tokens[t] >= V)
-            return wh_err(err, WH_E_INVALID, "forward: token id %d at index %d is outside the "
-                          "vocabulary (0..%d)", tokens[t], t, V - 1);
+            return wh_err(err, WH_E_INVALID,
+                          "forward: token id %d at index %d is outside the vocabulary (0..%d)",
+                          tokens[t], t, V - 1);
+    }
+    /* positions: each sequence continues where it stopped */
+    for (int t = 0; t < T; t++) {
+        int q = seqs[t], before = 0;
+        for (int u = 0; u < t; u++)
+            before += seqs[u] == q;
+        int pos = s->seq_pos[q] + before;
+        if (pos >= s->n_ctx)
+            return wh_err(err, WH_E_INVALID,
+                          "forward: position %d of sequence %d exceeds the context of %d "
+                          "positions",
+                          pos, q, s->n_ctx);
+        s->row_pos[t] = pos;
+    }
+    for (int t = 0; t < T; t++)
+        s->row_seq[t] = seqs[t];
 
     for (int t = 0; t < T; t++)
         wh_dequant_row(m->embed, tokens[t], s->x + (int64_t)t * H);
@@ -165,7 +202,8 @@ int wh_forward(wh_state *s, const int32_t *tokens, int T, float *logits, int all
             s->x[i] += s->ffo[i];
     }
     s->routing_T = T;
-    s->pos += T;
+    for (int t = 0; t < T; t++)
+        s->seq_pos[s->row_seq[t]]++;
     if (logits == NULL)
         return WH_OK;
     wh_rmsnorm_forward(s->xn, s->x, m->final_norm, T, H, c->rms_norm_eps);

@@ -12,12 +12,15 @@
 
 typedef struct wh_state {
     const wh_model *m;
-    int n_ctx;     /* positions the cache holds */
-    int n_batch;   /* positions per forward call */
-    int pos;       /* positions already cached */
+    int n_ctx;     /* positions the cache holds, per sequence */
+    int n_batch;   /* rows per forward call */
+    int n_seq;     /* sequences sharing the weights and the batch (continuous batching) */
+    int *seq_pos;  /* [n_seq] positions already cached per sequence */
+    int *row_seq;  /* [n_batch] sequence of each row of the current call */
+    int *row_pos;  /* [n_batch] position of each row of the current call */
     wh_mla_mode mla;
     int64_t kv_per_token; /* floats per position per layer */
-    float *kv;            /* [L][n_ctx][kv_per_token] */
+    float *kv;            /* [L][n_seq][n_ctx][kv_per_token] */
 
     float *x, *xn;        /* [B][H] residual stream and its normalised copy */
     float *q;             /* [B][nh*qhd] */
@@ -45,12 +48,23 @@ typedef struct wh_state {
     int routing_T;
 } wh_state;
 
-int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, wh_mla_mode mla,
-                  int record_routing, int n_threads, int exact, wh_error *err);
+int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_seq,
+                  wh_mla_mode mla, int record_routing, int n_threads, int exact, wh_error *err);
 void wh_state_free(wh_state *s);
 
-/* Runs T <= n_batch tokens at positions s->pos.. and advances s->pos.
- * logits: NULL, [V] for the last position, or [T][V] when all_logits. */
+/* The cache of one layer and sequence: [n_ctx][kv_per_token]. */
+static inline float *wh_state_cache(const wh_state *s, int layer, int seq)
+{
+    return s->kv + ((int64_t)layer * s->n_seq + seq) * s->n_ctx * s->kv_per_token;
+}
+
+/* Runs T <= n_batch rows: row t is token tokens[t] of sequence seqs[t], at that
+ * sequence's next position (rows of one sequence in order). Advances each sequence.
+ * logits: NULL, or [T][V] for every row when all_logits, else [V] of the last row. */
+int wh_forward_rows(wh_state *s, const int32_t *tokens, const int *seqs, int T, float *logits,
+                    int all_logits, wh_error *err);
+
+/* T tokens of sequence 0 (the single-sequence case). */
 int wh_forward(wh_state *s, const int32_t *tokens, int T, float *logits, int all_logits,
                wh_error *err);
 
