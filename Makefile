@@ -14,7 +14,7 @@ OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 WFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CPPFLAGS += -Iinclude -Isrc -D_GNU_SOURCE
-LDLIBS  := -ljson-c -lpcre2-8 -lm -lpthread
+LDLIBS  := -lmicrohttpd -ledit -ljson-c -lpcre2-8 -lopenblas -lm -lpthread
 
 ifeq ($(SAN),1)
   BUILD   := build-san
@@ -23,7 +23,7 @@ ifeq ($(SAN),1)
 endif
 
 # Library layers, in dependency order (see docs/ARCHITECTURE.md).
-LIB_DIRS := base kernels formats tokenizer model runtime
+LIB_DIRS := base kernels formats tokenizer model runtime train serve
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -44,7 +44,7 @@ BIN := $(BUILD)/whale
 all: $(SETUP_STAMP) $(LIB) $(BIN) $(TOOLS)
 
 # Installs missing Debian packages once per checkout (scripts/setup.sh says which and why).
-$(SETUP_STAMP):
+$(SETUP_STAMP): scripts/setup.sh
 	@sh scripts/setup.sh
 	@mkdir -p $(dir $@) && touch $@
 
@@ -61,6 +61,7 @@ $(LIB_OBJ) $(CLI_OBJ): | $(SETUP_STAMP)
 
 # SIMD twins are compiled for their instruction set and chosen at run time.
 $(BUILD)/src/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/%_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -115,6 +116,8 @@ setup:
 
 fixtures:
 	$(MAKE) -C tools/reference
+	/usr/bin/python3 tools/reference/train_ref.py tests/fixtures/train/state.bin
+	/usr/bin/python3 tools/reference/train_ref.py --no-qlora-no-mtp tests/fixtures/train/state_nolora.bin
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

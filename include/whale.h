@@ -28,6 +28,7 @@ typedef enum wh_status {
     WH_E_INVALID = -4,     /* bad argument or inconsistent config */
     WH_E_UNSUPPORTED = -5, /* well-formed but not handled: architecture, dtype */
     WH_E_MISSING = -6,     /* a required tensor or field is absent */
+    WH_E_BUSY = -7,        /* a queue or every slot is full: try again later */
 } wh_status;
 
 typedef struct wh_error {

@@ -5,8 +5,10 @@
 #   libpcre2-dev               Unicode-property regexes for the tokenizer's pre-tokenizers
 #   libcmocka-dev              unit-test runner
 #   libopenblas-dev            BLAS for prefill and training
+#   libmicrohttpd-dev          the HTTP server of `whale serve`
+#   libedit-dev                line editing and history in `whale chat`
 set -e
-PKGS="build-essential clang libjson-c-dev libpcre2-dev libcmocka-dev libopenblas-dev pkg-config"
+PKGS="build-essential clang libjson-c-dev libpcre2-dev libcmocka-dev libopenblas-dev libmicrohttpd-dev libedit-dev pkg-config"
 MISSING=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"

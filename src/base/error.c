@@ -58,6 +58,8 @@ const char *wh_status_name(int code)
         return "unsupported";
     case WH_E_MISSING:
         return "missing";
+    case WH_E_BUSY:
+        return "busy";
     default:
         return "unknown error";
     }

@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/error.h"
 #include "model/model.h"
+#include "runtime/gen_state.h"
 #include "whale.h"
 
 static double now_ms(void)
@@ -84,138 +85,229 @@ static int flush_answer(answer_buf *b, const wh_gen_params *p, wh_gen_cb cb, voi
     return 0;
 }
 
+struct wh_gen_state {
+    const wh_model *m;
+    const wh_tokenizer *tok;
+    wh_gen_params p;
+    wh_sampler *smp;
+    wh_tokstream *ts;
+    int32_t *hist;
+    int n_hist, cap_hist;
+    answer_buf ab;
+    int32_t eos, eos2, th_open, th_close;
+    int in_think, n_think, ended;
+    int32_t forced[16];
+    int n_forced, forced_at;
+    wh_gen_result res;
+};
+
+void wh_gen_free(wh_gen_state *g)
+{
+    if (g == NULL)
+        return;
+    wh_free(g->ab.p);
+    wh_tokstream_free(g->ts);
+    wh_sampler_free(g->smp);
+    wh_free(g->hist);
+    wh_free(g);
+}
+
+int wh_gen_begin(const wh_model *m, const wh_gen_params *p, const int32_t *prompt, int n_prompt,
+                 wh_gen_state **out, wh_error *err)
+{
+    *out = NULL;
+    const wh_tokenizer *tok = wh_model_tokenizer(m, err);
+    if (tok == NULL)
+        return err ? err->code : WH_E_MISSING;
+    if (n_prompt <= 0)
+        return wh_err(err, WH_E_INVALID, "generate: empty prompt");
+    if (p->max_tokens < 0)
+        return wh_err(err, WH_E_INVALID, "generate: max_tokens %d", p->max_tokens);
+    wh_gen_state *g = wh_calloc(1, sizeof *g);
+    if (g == NULL)
+        return wh_err(err, WH_E_NOMEM, "generate: out of memory");
+    g->m = m;
+    g->tok = tok;
+    g->p = *p;
+    g->cap_hist = n_prompt + p->max_tokens + 8;
+    g->hist = wh_malloc((size_t)g->cap_hist * sizeof(int32_t));
+    int rc = WH_OK;
+    if (g->hist == NULL)
+        rc = wh_err(err, WH_E_NOMEM, "generate: out of memory");
+    if (rc == WH_OK)
+        rc = wh_sampler_new(&p->sampler, m->cfg.vocab_size, &g->smp, err);
+    if (rc == WH_OK)
+        rc = wh_tokstream_new(tok, WH_TOK_SKIP_SPECIAL, &g->ts, err);
+    if (rc != WH_OK) {
+        wh_gen_free(g);
+        return rc;
+    }
+    memcpy(g->hist, prompt, (size_t)n_prompt * sizeof(int32_t));
+    g->n_hist = n_prompt;
+    g->eos = wh_tokenizer_eos(tok);
+    g->eos2 = m->cfg.eos_token_id;
+    g->th_open = wh_tokenizer_think_open(tok);
+    g->th_close = wh_tokenizer_think_close(tok);
+    g->in_think = p->starts_in_reasoning && g->th_close >= 0;
+    g->res.n_prompt = n_prompt;
+    g->res.finish = WH_FINISH_LENGTH;
+    *out = g;
+    return WH_OK;
+}
+
+static void close_thought(wh_gen_state *g)
+{
+    int32_t *ids = NULL;
+    size_t nid = 0;
+    if (wh_tokenizer_encode(g->tok, "\n", 1, 0, &ids, &nid, NULL) == WH_OK && nid <= 4)
+        for (size_t k = 0; k < nid; k++)
+            g->forced[g->n_forced++] = ids[k];
+    wh_free(ids);
+    g->forced[g->n_forced++] = g->th_close;
+    ids = NULL;
+    if (wh_tokenizer_encode(g->tok, "\n\n", 2, 0, &ids, &nid, NULL) == WH_OK && nid <= 4)
+        for (size_t k = 0; k < nid; k++)
+            g->forced[g->n_forced++] = ids[k];
+    wh_free(ids);
+}
+
+int wh_gen_step(wh_gen_state *g, float *logits, int room, wh_gen_cb cb, void *user,
+                int32_t *next_out, int *done, wh_error *err)
+{
+    *done = 0;
+    if (g->res.n_generated >= g->p.max_tokens) {
+        g->res.finish = WH_FINISH_LENGTH;
+        *done = 1;
+        return WH_OK;
+    }
+    int32_t next;
+    if (g->forced_at < g->n_forced)
+        next = g->forced[g->forced_at++];
+    else
+        next = wh_sampler_sample(g->smp, logits, g->hist, g->n_hist);
+    *next_out = next;
+    g->res.n_generated++;
+    g->hist[g->n_hist++] = next;
+    int cancel = 0;
+    if (next == g->eos || next == g->eos2) {
+        g->res.finish = WH_FINISH_STOP;
+        *done = 1;
+        return WH_OK;
+    }
+    if (next == g->th_open && !g->in_think && g->ab.n == 0) {
+        g->in_think = 1;
+    } else if (next == g->th_close && g->in_think) {
+        g->in_think = 0;
+        g->res.n_reasoning++;
+    } else {
+        const char *txt = NULL;
+        size_t len = 0;
+        int rc = wh_tokstream_push(g->ts, next, &txt, &len, err);
+        if (rc != WH_OK)
+            return rc;
+        if (g->in_think) {
+            g->res.n_reasoning++;
+            g->n_think++;
+            if (len > 0 && cb && cb(user, txt, len, 1))
+                cancel = 1;
+            if (g->p.think_budget >= 0 && g->n_think >= g->p.think_budget && g->n_forced == 0)
+                close_thought(g);
+        } else if (len > 0) {
+            if (!ab_append(&g->ab, txt, len))
+                return wh_err(err, WH_E_NOMEM, "generate: out of memory");
+            if (flush_answer(&g->ab, &g->p, cb, user, 0, &cancel)) {
+                g->res.finish = WH_FINISH_STOP;
+                g->ended = 1;
+                *done = 1;
+                return WH_OK;
+            }
+        }
+    }
+    if (cancel) {
+        g->res.finish = WH_FINISH_CANCELLED;
+        g->ended = 1;
+        *done = 1;
+    } else if (g->res.n_generated >= g->p.max_tokens) {
+        g->res.finish = WH_FINISH_LENGTH;
+        *done = 1;
+    } else if (room <= 0) {
+        g->res.finish = WH_FINISH_CONTEXT;
+        *done = 1;
+    }
+    return WH_OK;
+}
+
+void wh_gen_cancel(wh_gen_state *g)
+{
+    g->res.finish = WH_FINISH_CANCELLED;
+    g->ended = 1;
+}
+
+void wh_gen_end(wh_gen_state *g, wh_gen_cb cb, void *user)
+{
+    if (g->ended || g->res.finish == WH_FINISH_STOP) {
+        g->ended = 1;
+        return;
+    }
+    g->ended = 1;
+    int cancel = 0;
+    const char *txt = NULL;
+    size_t len = 0;
+    wh_tokstream_flush(g->ts, &txt, &len);
+    if (len > 0 && g->in_think) {
+        if (cb)
+            cb(user, txt, len, 1);
+        len = 0;
+    }
+    if (len > 0)
+        ab_append(&g->ab, txt, len);
+    flush_answer(&g->ab, &g->p, cb, user, 1, &cancel);
+}
+
+wh_gen_result *wh_gen_result_of(wh_gen_state *g)
+{
+    return &g->res;
+}
+
+const int32_t *wh_gen_tokens(const wh_gen_state *g, int *n)
+{
+    *n = g->n_hist;
+    return g->hist;
+}
+
 int wh_generate(wh_session *s, const wh_model *m, const int32_t *prompt, int n_prompt,
                 const wh_gen_params *p, wh_gen_cb cb, void *user, wh_gen_result *res,
                 wh_error *err)
 {
     memset(res, 0, sizeof *res);
-    const wh_tokenizer *tok = wh_model_tokenizer(m, err);
-    if (tok == NULL)
-        return err ? err->code : WH_E_MISSING;
-    int V = m->cfg.vocab_size;
-    if (n_prompt <= 0)
-        return wh_err(err, WH_E_INVALID, "generate: empty prompt");
-    wh_sampler *smp = NULL;
-    wh_tokstream *ts = NULL;
-    float *logits = wh_malloc((size_t)V * sizeof(float));
-    int cap_hist = n_prompt + (p->max_tokens > 0 ? p->max_tokens : 0) + 8;
-    int32_t *hist = wh_malloc((size_t)cap_hist * sizeof(int32_t));
-    answer_buf ab = {0};
-    int rc = WH_OK;
-    if (logits == NULL || hist == NULL) {
-        rc = wh_err(err, WH_E_NOMEM, "generate: out of memory");
-        goto done;
+    wh_gen_state *g = NULL;
+    int rc = wh_gen_begin(m, p, prompt, n_prompt, &g, err);
+    if (rc != WH_OK)
+        return rc;
+    float *logits = wh_malloc((size_t)m->cfg.vocab_size * sizeof(float));
+    if (logits == NULL) {
+        wh_gen_free(g);
+        return wh_err(err, WH_E_NOMEM, "generate: out of memory");
     }
-    if ((rc = wh_sampler_new(&p->sampler, V, &smp, err)) != WH_OK)
-        goto done;
-    if ((rc = wh_tokstream_new(tok, WH_TOK_SKIP_SPECIAL, &ts, err)) != WH_OK)
-        goto done;
-    memcpy(hist, prompt, (size_t)n_prompt * sizeof(int32_t));
-    int n_hist = n_prompt;
-
     double t0 = now_ms();
-    if ((rc = wh_session_eval(s, prompt, n_prompt, logits, 0, err)) != WH_OK)
-        goto done;
-    res->n_prompt = n_prompt;
-    res->prompt_ms = now_ms() - t0;
+    rc = wh_session_eval(s, prompt, n_prompt, logits, 0, err);
+    g->res.prompt_ms = now_ms() - t0;
     t0 = now_ms();
-
-    int32_t eos = wh_tokenizer_eos(tok), eos2 = m->cfg.eos_token_id;
-    int32_t th_open = wh_tokenizer_think_open(tok), th_close = wh_tokenizer_think_close(tok);
-    int in_think = p->starts_in_reasoning && th_close >= 0;
-    int n_think = 0, cancel = 0;
-    int32_t forced[16];
-    int n_forced = 0, forced_at = 0;
-    res->finish = WH_FINISH_LENGTH;
-    for (int i = 0; i < p->max_tokens; i++) {
+    int done = 0;
+    while (rc == WH_OK && !done) {
         int32_t next;
-        if (forced_at < n_forced) {
-            next = forced[forced_at++];
-        } else {
-            next = wh_sampler_sample(smp, logits, hist, n_hist);
-        }
-        if (i == 0)
-            res->first_token_ms = now_ms() - t0 + res->prompt_ms;
-        res->n_generated++;
-        hist[n_hist++] = next;
-        if (next == eos || next == eos2) {
-            res->finish = WH_FINISH_STOP;
-            break;
-        }
-        if (next == th_open && !in_think && ab.n == 0) {
-            in_think = 1;
-        } else if (next == th_close && in_think) {
-            in_think = 0;
-            res->n_reasoning++;
-        } else {
-            const char *txt = NULL;
-            size_t len = 0;
-            if ((rc = wh_tokstream_push(ts, next, &txt, &len, err)) != WH_OK)
-                goto done;
-            if (in_think) {
-                res->n_reasoning++;
-                n_think++;
-                if (len > 0 && cb && cb(user, txt, len, 1))
-                    cancel = 1;
-                if (p->think_budget >= 0 && n_think >= p->think_budget && n_forced == 0) {
-                    /* close the thought: "\n</think>\n\n" */
-                    int32_t *ids = NULL;
-                    size_t nid = 0;
-                    if (wh_tokenizer_encode(tok, "\n", 1, 0, &ids, &nid, NULL) == WH_OK &&
-                        nid <= 4) {
-                        for (size_t k = 0; k < nid; k++)
-                            forced[n_forced++] = ids[k];
-                    }
-                    wh_free(ids);
-                    forced[n_forced++] = th_close;
-                    ids = NULL;
-                    if (wh_tokenizer_encode(tok, "\n\n", 2, 0, &ids, &nid, NULL) == WH_OK &&
-                        nid <= 4)
-                        for (size_t k = 0; k < nid; k++)
-                            forced[n_forced++] = ids[k];
-                    wh_free(ids);
-                }
-            } else if (len > 0) {
-                if (!ab_append(&ab, txt, len)) {
-                    rc = wh_err(err, WH_E_NOMEM, "generate: out of memory");
-                    goto done;
-                }
-                if (flush_answer(&ab, p, cb, user, 0, &cancel)) {
-                    res->finish = WH_FINISH_STOP;
-                    break;
-                }
-            }
-        }
-        if (cancel) {
-            res->finish = WH_FINISH_CANCELLED;
-            break;
-        }
-        if (i + 1 == p->max_tokens)
-            break;
-        if (wh_session_pos(s) + 1 > wh_session_ctx(s)) {
-            res->finish = WH_FINISH_CONTEXT;
-            break;
-        }
-        if ((rc = wh_session_eval(s, &next, 1, logits, 0, err)) != WH_OK)
-            goto done;
+        int room = wh_session_ctx(s) - wh_session_pos(s);
+        rc = wh_gen_step(g, logits, room - 1, cb, user, &next, &done, err);
+        if (g->res.n_generated == 1 && g->res.first_token_ms == 0)
+            g->res.first_token_ms = now_ms() - t0 + g->res.prompt_ms;
+        if (rc == WH_OK && !done)
+            rc = wh_session_eval(s, &next, 1, logits, 0, err);
     }
-    if (!cancel && res->finish != WH_FINISH_STOP) {
-        const char *txt = NULL;
-        size_t len = 0;
-        wh_tokstream_flush(ts, &txt, &len);
-        if (len > 0 && in_think && cb)
-            cb(user, txt, len, 1);
-        else if (len > 0 && ab_append(&ab, txt, len))
-            flush_answer(&ab, p, cb, user, 1, &cancel);
-        else
-            flush_answer(&ab, p, cb, user, 1, &cancel);
-    }
-    res->gen_ms = now_ms() - t0;
-done:
-    wh_free(ab.p);
-    wh_tokstream_free(ts);
-    wh_sampler_free(smp);
-    wh_free(hist);
+    if (rc == WH_OK)
+        wh_gen_end(g, cb, user);
+    g->res.gen_ms = now_ms() - t0;
+    *res = g->res;
     wh_free(logits);
+    wh_gen_free(g);
     return rc;
 }
