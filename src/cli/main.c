@@ -14,6 +14,9 @@ static void usage(FILE *f)
                "  info MODEL             architecture, parameters, dtypes, files, KV-cache bytes\n"
                "  run -m MODEL ...       generate: -p TEXT (chat format) or --tokens IDS\n"
                "  tokenize -m MODEL TEXT token ids and pieces of a text (- reads stdin)\n"
+               "  serve -m MODEL         OpenAI-compatible HTTP API and web chat (see --help)\n"
+               "  chat -m MODEL          interactive multi-turn chat (see whale chat --help)\n"
+               "  quantize IN OUT --type T  write a GGUF for llama.cpp (f16, q8_0, q4_k_m, ...)\n"
                "\n"
                "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
                "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
@@ -53,6 +56,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0)
         return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "chat") == 0)
+        return cmd_chat(argc - 1, argv + 1);
     fprintf(stderr, "whale: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;
