@@ -99,3 +99,11 @@ if [ -f "$ROOT/bench/llama_bench.c" ]; then
         -L"$LIBDIR" -l:"$LLAMA_SO" -l:"$GGML_SO" -l:libggml-base.so -Wl,-rpath,"$LIBDIR" -lm
     echo "setup.sh: built $BUILD/llama_bench"
 fi
+# the peer side of bench/tok_bench.sh (tokenizer speed)
+if [ -f "$ROOT/bench/llama_tok_bench.c" ]; then
+    $CC $WFLAGS ${CFLAGS:-} -I"$SRC/include" -I"$SRC/ggml/include" \
+        -DLLAMACPP_RELEASE="\"${TAG:-unknown}\"" \
+        -o "$BUILD/llama_tok_bench" "$ROOT/bench/llama_tok_bench.c" \
+        -L"$LIBDIR" -l:"$LLAMA_SO" -l:"$GGML_SO" -l:libggml-base.so -Wl,-rpath,"$LIBDIR" -lm
+    echo "setup.sh: built $BUILD/llama_tok_bench"
+fi
