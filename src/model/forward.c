@@ -23,13 +23,18 @@ void wh_state_free(wh_state *s)
     float **bufs[] = {&s->kv,  &s->x,   &s->xn,     &s->q,      &s->qa,      &s->kva,
                       &s->vv,  &s->attn, &s->ff1,   &s->ff2,    &s->ffo,     &s->e1,
                       &s->e2,  &s->eo,  &s->scores, &s->qc,     &s->oc,      &s->kh,
-                      &s->vh,  &s->scratch, &s->router, &s->choice, &s->group_score};
+                      &s->vh,  &s->scratch, &s->router, &s->choice, &s->group_score,
+                      &s->router_all, &s->gate_all, &s->ex_gate, &s->moe_x, &s->moe_e1,
+                      &s->moe_e2, &s->moe_eo};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         wh_free(*bufs[i]);
         *bufs[i] = NULL;
     }
     wh_free(s->sel);
     wh_free(s->keep);
+    wh_free(s->sel_all);
+    wh_free(s->ex_cnt);
+    wh_free(s->ex_tok);
     wh_free(s->seq_pos);
     wh_free(s->row_seq);
     wh_free(s->row_pos);
@@ -107,6 +112,21 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     s->choice = alloc_f(E, &ok);
     s->group_score = alloc_f(imax(1, c->n_group), &ok);
     s->sel = wh_calloc((size_t)imax(1, c->num_experts_per_tok), sizeof(int));
+    if (c->n_routed_experts > 0) {
+        int64_t K = c->num_experts_per_tok, mI = c->moe_intermediate_size;
+        s->router_all = alloc_f(B * E, &ok);
+        s->gate_all = alloc_f(B * K, &ok);
+        s->ex_gate = alloc_f(B * K, &ok);
+        s->moe_x = alloc_f(B * H, &ok);
+        s->moe_e1 = alloc_f(B * mI, &ok);
+        s->moe_e2 = alloc_f(B * mI, &ok);
+        s->moe_eo = alloc_f(B * H, &ok);
+        s->sel_all = wh_calloc((size_t)(B * K), sizeof(int));
+        s->ex_cnt = wh_calloc((size_t)E, sizeof(int));
+        s->ex_tok = wh_calloc((size_t)(B * K), sizeof(int));
+        if (s->sel_all == NULL || s->ex_cnt == NULL || s->ex_tok == NULL)
+            ok = 0;
+    }
     s->keep = wh_calloc((size_t)E, 1);
     if (s->sel == NULL || s->keep == NULL)
         ok = 0;

@@ -119,36 +119,72 @@ void wh_moe_route(const wh_config *c, const float *logits, const float *bias, fl
     }
 }
 
+/* Experts are gathered by token: the rows routed to an expert go through its three
+ * matrices together, so a prefill reads each expert's weights once, not once per
+ * token. Per token the contributions are added in ascending expert order, the same
+ * order as one token at a time. */
 void wh_moe_forward(wh_state *s, int layer, const float *xn, float *out, int T)
 {
     const wh_model *m = s->m;
     const wh_config *c = &m->cfg;
     const wh_layer *ly = &m->layers[layer];
     int H = c->hidden_size, k = c->num_experts_per_tok, mI = c->moe_intermediate_size;
-    float gates[256];
+    int E = c->n_routed_experts;
 
     if (c->n_shared_experts > 0)
         wh_mlp_forward(s, &ly->shared, mI * c->n_shared_experts, xn, out, T);
     else
         memset(out, 0, (size_t)T * H * sizeof(float));
 
+    /* route every token */
+    wh_matmul(s->pool, &s->mm, s->router_all, xn, ly->router, NULL, T);
+    memset(s->ex_cnt, 0, (size_t)E * sizeof(int));
     for (int t = 0; t < T; t++) {
-        const float *x = xn + (int64_t)t * H;
-        float *o = out + (int64_t)t * H;
-        wh_matmul(s->pool, &s->mm, s->router, x, ly->router, NULL, 1);
-        wh_moe_route(c, s->router, ly->router_bias, s->router, s->choice, s->group_score, s->keep,
-                     s->sel, gates);
-        if (s->record_routing)
-            for (int r = 0; r < k; r++)
-                s->routing[((int64_t)layer * s->n_batch + t) * k + r] = s->sel[r];
+        wh_moe_route(c, s->router_all + (int64_t)t * E, ly->router_bias, s->router, s->choice,
+                     s->group_score, s->keep, s->sel_all + (int64_t)t * k,
+                     s->gate_all + (int64_t)t * k);
         for (int r = 0; r < k; r++) {
-            const wh_mlp_weights *w = &ly->experts[s->sel[r]];
-            wh_matmul(s->pool, &s->mm, s->e1, x, w->gate, NULL, 1);
-            wh_matmul(s->pool, &s->mm, s->e2, x, w->up, NULL, 1);
-            wh_swiglu_forward(s->e1, s->e2, mI);
-            wh_matmul(s->pool, &s->mm, s->eo, s->e1, w->down, NULL, 1);
-            for (int i = 0; i < H; i++)
-                o[i] += gates[r] * s->eo[i];
+            int e = s->sel_all[(int64_t)t * k + r];
+            s->ex_cnt[e]++;
+            if (s->record_routing)
+                s->routing[((int64_t)layer * s->n_batch + t) * k + r] = e;
         }
+    }
+    /* group (token, gate) pairs by expert: counting sort */
+    int off = 0;
+    for (int e = 0; e < E; e++) {
+        int n = s->ex_cnt[e];
+        s->ex_cnt[e] = off;
+        off += n;
+    }
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < k; r++) {
+            int e = s->sel_all[(int64_t)t * k + r];
+            int at = s->ex_cnt[e]++;
+            s->ex_tok[at] = t;
+            s->ex_gate[at] = s->gate_all[(int64_t)t * k + r];
+        }
+    /* ex_cnt[e] now holds the end of expert e's run */
+    int begin = 0;
+    for (int e = 0; e < E; e++) {
+        int end = s->ex_cnt[e], n = end - begin;
+        if (n == 0)
+            continue;
+        for (int j = 0; j < n; j++)
+            memcpy(s->moe_x + (int64_t)j * H, xn + (int64_t)s->ex_tok[begin + j] * H,
+                   (size_t)H * sizeof(float));
+        const wh_mlp_weights *w = &ly->experts[e];
+        wh_matmul(s->pool, &s->mm, s->moe_e1, s->moe_x, w->gate, NULL, n);
+        wh_matmul(s->pool, &s->mm, s->moe_e2, s->moe_x, w->up, NULL, n);
+        wh_swiglu_forward(s->moe_e1, s->moe_e2, n * mI);
+        wh_matmul(s->pool, &s->mm, s->moe_eo, s->moe_e1, w->down, NULL, n);
+        for (int j = 0; j < n; j++) {
+            float g = s->ex_gate[begin + j];
+            float *o = out + (int64_t)s->ex_tok[begin + j] * H;
+            const float *eo = s->moe_eo + (int64_t)j * H;
+            for (int i = 0; i < H; i++)
+                o[i] += g * eo[i];
+        }
+        begin = end;
     }
 }

@@ -31,6 +31,14 @@ typedef struct wh_state {
     float *ff1, *ff2;     /* [B][max MLP width] */
     float *ffo;           /* [B][H] */
     float *e1, *e2, *eo;  /* one token through one expert */
+    /* MoE, experts gathered by token: */
+    float *router_all;    /* [B][E] router logits */
+    int *sel_all;         /* [B][top_k] chosen experts */
+    float *gate_all;      /* [B][top_k] their gates */
+    int *ex_cnt;          /* [E] */
+    int *ex_tok;          /* [B*top_k] tokens grouped by expert */
+    float *ex_gate;       /* [B*top_k] */
+    float *moe_x, *moe_e1, *moe_e2, *moe_eo; /* [B][H], [B][mI], [B][mI], [B][H] */
     float *scores;        /* [n_ctx] */
     float *qc, *oc;       /* [kv_lora] absorbed query / output latent */
     float *kh, *vh;       /* [qhd], [v] one head's naive key/value */
