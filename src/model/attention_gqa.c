@@ -37,31 +37,6 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T)
         memcpy(slot, kt, (size_t)kvd * sizeof(float));
         memcpy(slot + kvd, s->vv + (int64_t)t * kvd, (size_t)kvd * sizeof(float));
     }
-    for (int t = 0; t < T; t++) {
-        int n = s->row_pos[t] + 1;
-        const float *cache = wh_state_cache(s, layer, s->row_seq[t]);
-        const float *qt = s->q + (int64_t)t * nh * hd;
-        float *ot = s->attn + (int64_t)t * nh * hd;
-        for (int h = 0; h < nh; h++) {
-            const float *qh = qt + (int64_t)h * hd;
-            int g = h / group;
-            for (int j = 0; j < n; j++) {
-                const float *kj = cache + (int64_t)j * s->kv_per_token + (int64_t)g * hd;
-                float d = 0.0f;
-                for (int i = 0; i < hd; i++)
-                    d += qh[i] * kj[i];
-                s->scores[j] = d * scale;
-            }
-            wh_softmax_forward(s->scores, n);
-            float *oh = ot + (int64_t)h * hd;
-            memset(oh, 0, (size_t)hd * sizeof(float));
-            for (int j = 0; j < n; j++) {
-                const float *vj = cache + (int64_t)j * s->kv_per_token + kvd + (int64_t)g * hd;
-                float p = s->scores[j];
-                for (int i = 0; i < hd; i++)
-                    oh[i] += p * vj[i];
-            }
-        }
-    }
+    wh_attention_core(s, layer, T, nh, group, s->q, hd, hd, hd, hd, kvd, hd, scale, s->attn);
     wh_matmul(s->pool, &s->mm, out, s->attn, ly->wo, NULL, T);
 }

@@ -32,15 +32,6 @@ static void uk_apply(const wh_layer *ly, int h, const float *c, float *y, float 
         wh_linear_forward(y, c, &ly->uk[h], NULL, 1, scratch);
 }
 
-/* y = W_UK_h^T q  (absorbed query) */
-static void uk_t_apply(const wh_layer *ly, int h, const float *q, float *y, float *scratch)
-{
-    if (ly->uk_transposed)
-        wh_linear_forward(y, q, &ly->uk[h], NULL, 1, scratch);
-    else
-        wh_linear_t_forward(y, q, &ly->uk[h], scratch);
-}
-
 void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
 {
     const wh_model *m = s->m;
@@ -84,34 +75,47 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
         }
     }
 
-    for (int t = 0; t < T; t++) {
-        int n = s->row_pos[t] + 1; /* causal: positions 0..pos */
-        const float *cache = wh_state_cache(s, layer, s->row_seq[t]);
-        const float *qt = s->q + (int64_t)t * nh * qhd;
-        float *ot = s->attn + (int64_t)t * nh * vd;
+    if (s->mla == WH_MLA_ABSORBED) {
+        /* absorbed queries: [W_UK_h^T q_nope | q_pe] per row and head */
         for (int h = 0; h < nh; h++) {
-            const float *qh = qt + (int64_t)h * qhd;
-            if (s->mla == WH_MLA_ABSORBED) {
-                uk_t_apply(ly, h, qh, s->qc, s->scratch);
-                for (int j = 0; j < n; j++) {
-                    const float *cj = cache + (int64_t)j * s->kv_per_token;
-                    float d = 0.0f, r = 0.0f;
-                    for (int i = 0; i < kvl; i++)
-                        d += s->qc[i] * cj[i];
-                    for (int i = 0; i < rope; i++)
-                        r += qh[nope + i] * cj[kvl + i];
-                    s->scores[j] = (d + r) * scale;
-                }
-                wh_softmax_forward(s->scores, n);
-                memset(s->oc, 0, (size_t)kvl * sizeof(float));
-                for (int j = 0; j < n; j++) {
-                    const float *cj = cache + (int64_t)j * s->kv_per_token;
-                    float p = s->scores[j];
-                    for (int i = 0; i < kvl; i++)
-                        s->oc[i] += p * cj[i];
-                }
-                wh_matmul(s->pool, &s->mm, ot + (int64_t)h * vd, s->oc, &ly->uv[h], NULL, 1);
+            if (ly->uk_transposed) {
+                for (int t = 0; t < T; t++)
+                    memcpy(s->hbuf_in + (int64_t)t * nope,
+                           s->q + ((int64_t)t * nh + h) * qhd, (size_t)nope * sizeof(float));
+                wh_matmul(s->pool, &s->mm, s->hbuf_out, s->hbuf_in, &ly->uk[h], NULL, T);
+                for (int t = 0; t < T; t++)
+                    memcpy(s->qfull + ((int64_t)t * nh + h) * kvw, s->hbuf_out + (int64_t)t * kvl,
+                           (size_t)kvl * sizeof(float));
             } else {
+                for (int t = 0; t < T; t++)
+                    wh_linear_t_forward(s->qfull + ((int64_t)t * nh + h) * kvw,
+                                        s->q + ((int64_t)t * nh + h) * qhd, &ly->uk[h],
+                                        s->scratch);
+            }
+            for (int t = 0; t < T; t++)
+                memcpy(s->qfull + ((int64_t)t * nh + h) * kvw + kvl,
+                       s->q + ((int64_t)t * nh + h) * qhd + nope, (size_t)rope * sizeof(float));
+        }
+        /* scores over [latent | rotary key], values are the latents */
+        wh_attention_core(s, layer, T, nh, nh, s->qfull, kvw, kvw, kvl, 0, 0, 0, scale, s->oc_all);
+        /* back from the latent space: out_h = W_UV_h o_c */
+        for (int h = 0; h < nh; h++) {
+            for (int t = 0; t < T; t++)
+                memcpy(s->hbuf_in + (int64_t)t * kvl, s->oc_all + ((int64_t)t * nh + h) * kvl,
+                       (size_t)kvl * sizeof(float));
+            wh_matmul(s->pool, &s->mm, s->hbuf_out, s->hbuf_in, &ly->uv[h], NULL, T);
+            for (int t = 0; t < T; t++)
+                memcpy(s->attn + ((int64_t)t * nh + h) * vd, s->hbuf_out + (int64_t)t * vd,
+                       (size_t)vd * sizeof(float));
+        }
+    } else {
+        for (int t = 0; t < T; t++) {
+            int n = s->row_pos[t] + 1; /* causal: positions 0..pos */
+            const float *cache = wh_state_cache(s, layer, s->row_seq[t]);
+            const float *qt = s->q + (int64_t)t * nh * qhd;
+            float *ot = s->attn + (int64_t)t * nh * vd;
+            for (int h = 0; h < nh; h++) {
+                const float *qh = qt + (int64_t)h * qhd;
                 for (int j = 0; j < n; j++) {
                     const float *kj = cache + (int64_t)j * s->kv_per_token + (int64_t)h * qhd;
                     float d = 0.0f;

@@ -25,7 +25,8 @@ void wh_state_free(wh_state *s)
                       &s->e2,  &s->eo,  &s->scores, &s->qc,     &s->oc,      &s->kh,
                       &s->vh,  &s->scratch, &s->router, &s->choice, &s->group_score,
                       &s->router_all, &s->gate_all, &s->ex_gate, &s->moe_x, &s->moe_e1,
-                      &s->moe_e2, &s->moe_eo};
+                      &s->moe_e2, &s->moe_eo, &s->att_scores, &s->qfull, &s->oc_all,
+                      &s->hbuf_in, &s->hbuf_out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         wh_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -134,6 +135,15 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     if (rc != WH_OK) {
         wh_state_free(s);
         return rc;
+    }
+    s->att_scores = alloc_f((int64_t)n_threads * n_ctx, &ok);
+    if (d->is_mla) {
+        int64_t kvl = c->kv_lora_rank, kvw = kvl + c->qk_rope_head_dim;
+        int64_t wide = imax((int)kvl, imax(c->qk_nope_head_dim, c->v_head_dim));
+        s->qfull = alloc_f(B * nh * kvw, &ok);
+        s->oc_all = alloc_f(B * nh * kvl, &ok);
+        s->hbuf_in = alloc_f(B * wide, &ok);
+        s->hbuf_out = alloc_f(B * wide, &ok);
     }
     s->mm.max_cols = cols;
     s->mm.exact = exact;

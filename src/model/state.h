@@ -40,6 +40,10 @@ typedef struct wh_state {
     float *ex_gate;       /* [B*top_k] */
     float *moe_x, *moe_e1, *moe_e2, *moe_eo; /* [B][H], [B][mI], [B][mI], [B][H] */
     float *scores;        /* [n_ctx] */
+    float *att_scores;    /* [threads][n_ctx] */
+    float *qfull;         /* [B][nh][kv_lora + rope] absorbed MLA queries */
+    float *oc_all;        /* [B][nh][kv_lora] absorbed MLA outputs in latent space */
+    float *hbuf_in, *hbuf_out; /* [B][max(nope, kv_lora)], [B][max(kv_lora, v)] per-head gathers */
     float *qc, *oc;       /* [kv_lora] absorbed query / output latent */
     float *kh, *vh;       /* [qhd], [v] one head's naive key/value */
     float *scratch;       /* [max weight row] dequantised row */
@@ -82,6 +86,13 @@ void wh_gqa_forward(wh_state *s, int layer, const float *xn, float *out, int T);
 void wh_mlp_forward(wh_state *s, const wh_mlp_weights *w, int width, const float *xn, float *out,
                     int T);
 void wh_moe_forward(wh_state *s, int layer, const float *xn, float *out, int T);
+
+/* Cache-reading attention for rows x heads (attention_core.c): q [T][nh][q_stride];
+ * head h reads KV head h/group: keys at k_head_off*(h/group) (dk values), values at
+ * v_off + v_head_off*(h/group) (dv values) of each cache slot; out [T][nh][dv]. */
+void wh_attention_core(wh_state *s, int layer, int T, int nh, int group, const float *q,
+                       int q_stride, int dk, int dv, int k_head_off, int v_off, int v_head_off,
+                       float scale, float *out);
 
 /* The router alone: selected experts (sorted ascending) and their gates for one token. */
 void wh_moe_route(const wh_config *c, const float *logits, const float *bias, float *scores,
