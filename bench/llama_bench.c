@@ -64,7 +64,7 @@ static int decode_tokens(struct llama_context *ctx, const llama_token *toks, int
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: llama_bench MODEL.gguf THREADS PROMPT N DEPTH\n");
+        fprintf(stderr, "usage: llama_bench MODEL.gguf THREADS PROMPT N DEPTH [nofa]\n");
         return 2;
     }
     const char *path = argv[1];
@@ -91,6 +91,10 @@ int main(int argc, char **argv)
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
     cp.no_perf = true;
+    /* this build aborts while reserving a deepseek2 (MLA) graph with flash attention
+     * on the CPU; run.sh passes "nofa" for that shape */
+    if (argc > 6 && strcmp(argv[6], "nofa") == 0)
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (ctx == NULL) {
         fprintf(stderr, "llama_bench: cannot create a context\n");

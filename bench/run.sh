@@ -46,7 +46,8 @@ for shape in $SHAPES; do
                 w_pp="$w_pp $(field "$line" prefill_tps)"; w_tg="$w_tg $(field "$line" decode0_tps)"
                 w_td="$w_td $(field "$line" decodeD_tps)"; w_rss="$w_rss $(field "$line" rss_mb)"
                 if [ -x "$LLB" ]; then
-                    line=$("$LLB" "$f" "$t" "$PROMPT" "$GEN" "$DEPTH")
+                    fa=""; [ "$shape" = deepseek2 ] && fa=nofa
+                    line=$("$LLB" "$f" "$t" "$PROMPT" "$GEN" "$DEPTH" $fa)
                     l_pp="$l_pp $(field "$line" prefill_tps)"; l_tg="$l_tg $(field "$line" decode0_tps)"
                     l_td="$l_td $(field "$line" decodeD_tps)"; l_rss="$l_rss $(field "$line" rss_mb)"
                 fi
