@@ -157,6 +157,44 @@ void wh_model_describe(const wh_model *m, FILE *out);
 /* KV-cache bytes per token for all layers, F32 cache, in the given MLA mode. */
 int64_t wh_model_kv_bytes_per_token(const wh_model *m, int absorbed);
 
+/* ---- export: a loaded model as a GGUF file llama.cpp loads (`whale quantize`) ----
+ * Any model whale loads (HF safetensors F32/BF16/F16/FP8, or GGUF) is written with
+ * llama.cpp's tensor names and metadata keys: deepseek2 (split attn_k_b/attn_v_b MLA
+ * layout, stacked experts, MTP layers as blk.N.nextn.*), qwen2, llama (Q/K rows permuted
+ * to interleaved pairs, rope_freqs for Llama-3 scaling); the model's tokenizer and chat
+ * template as tokenizer.*. type: f32 f16 bf16 q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k_m
+ * q4_k_m q5_k_m q6_k (case-insensitive); the mixtures follow llama.cpp's per-tensor
+ * rules (src/model/export_gguf.c). The file appears at out_path only when complete
+ * (written to out_path.tmp, then renamed; the temporary is removed on failure).
+ * Errors: WH_E_INVALID (unknown type), WH_E_UNSUPPORTED (a config llama.cpp's metadata
+ * cannot express, named in the message), WH_E_IO, WH_E_NOMEM. */
+
+/* Called before each tensor is written: its GGUF name and type, index of count. */
+typedef void (*wh_progress_fn)(void *user, const char *name, const char *type, int index,
+                               int count);
+
+typedef struct wh_export_opts {
+    int n_threads; /* 0 = one per online CPU */
+} wh_export_opts;
+
+typedef struct wh_export_stats {
+    int n_tensors;
+    uint64_t n_elements;      /* weights written */
+    uint64_t tensor_bytes;    /* their bytes (bits per weight = 8 * bytes / elements) */
+    uint64_t file_bytes;      /* size of the written file */
+    uint64_t source_bytes;    /* tensor bytes of the source files (FP8 scales included) */
+    uint64_t source_elements; /* their weights (FP8 scales excluded) */
+} wh_export_stats;
+
+int wh_model_export_gguf(const wh_model *m, const char *out_path, const char *type,
+                         wh_progress_fn progress, void *user, wh_error *err);
+/* The same with options (may be NULL) and statistics of the written file (may be NULL). */
+int wh_model_export_gguf_ex(const wh_model *m, const char *out_path, const char *type,
+                            const wh_export_opts *opts, wh_export_stats *stats,
+                            wh_progress_fn progress, void *user, wh_error *err);
+/* The accepted type names, space-separated. */
+const char *wh_export_types(void);
+
 /* ---- session: KV cache + scratch, one sequence ---- */
 
 typedef enum wh_mla_mode { WH_MLA_ABSORBED = 0, WH_MLA_NAIVE = 1 } wh_mla_mode;

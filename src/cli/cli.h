@@ -6,6 +6,7 @@ int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Prints "whale: <msg>" to stderr; returns the exit status 1. */
 int cli_fail(const char *fmt, ...);

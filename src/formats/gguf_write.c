@@ -232,8 +232,10 @@ int wh_gguf_writer_begin(wh_gguf_writer *w, const char *path, wh_error *err)
     if (w->kv.oom || w->infos.oom)
         return wh_err(err, WH_E_NOMEM, "gguf writer: out of memory");
     w->path = wh_strdup(path);
+    if (w->path == NULL)
+        return wh_err(err, WH_E_NOMEM, "%s: out of memory", path);
     w->f = fopen(path, "wb");
-    if (w->path == NULL || w->f == NULL)
+    if (w->f == NULL)
         return wh_err(err, WH_E_IO, "%s: cannot create: %s", path, strerror(errno));
     uint32_t ver = 3;
     int rc = wr(w, "GGUF", 4, err);

@@ -236,11 +236,13 @@ int wh_config_from_hf_text(const char *text, size_t len, const char *path, wh_co
     else if (arch == NULL && mt != NULL && strcmp(mt, "llama") == 0)
         c->arch = WH_ARCH_LLAMA;
     else {
+        /* arch and mt point into root: format the message before releasing it */
+        int rc = wh_err(err, WH_E_UNSUPPORTED,
+                        "%s: field architectures: \"%s\" is not supported (DeepseekV3ForCausalLM, "
+                        "DeepseekV2ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM are)",
+                        path, arch ? arch : (mt ? mt : "(none)"));
         json_object_put(root);
-        return wh_err(err, WH_E_UNSUPPORTED,
-                      "%s: field architectures: \"%s\" is not supported (DeepseekV3ForCausalLM, "
-                      "DeepseekV2ForCausalLM, Qwen2ForCausalLM, LlamaForCausalLM are)",
-                      path, arch ? arch : (mt ? mt : "(none)"));
+        return rc;
     }
     int is_ds = c->arch == WH_ARCH_DEEPSEEK_V3 || c->arch == WH_ARCH_DEEPSEEK_V2;
 

@@ -42,6 +42,10 @@ typedef struct tok_trie {
     uint8_t byte;
 } tok_trie;
 
+/* Bits of wh_tokenizer.attr beyond the wh_token_attr value (vocab.c, export.c). */
+#define ATTR_FALLBACK 0x80 /* the spelling was not byte-level; bytes are its UTF-8 */
+#define ATTR_MASK 0x7f
+
 typedef struct tok_added {
     int32_t id;
     uint8_t special, lstrip, rstrip, single_word;
@@ -158,6 +162,20 @@ int tok_pretok_add(tok_pretok *p, const char *re, size_t n, const char *src, wh_
 /* Adds one Split stage that matches the string s literally. */
 int tok_pretok_add_literal(tok_pretok *p, const char *s, size_t n, const char *src, wh_error *err);
 void tok_pretok_free(tok_pretok *p);
+
+/* ---- export.c: read-only views of a loaded tokenizer for GGUF export ---- */
+
+struct wh_gguf_writer;
+/* llama.cpp's tokenizer.ggml.pre name for t's pre-tokenizer ("deepseek-v3", "qwen2",
+ * "llama-bpe", "deepseek-llm", "deepseek-coder", "gpt2"), or NULL when none of them
+ * tokenizes like t (a tokenizer.json Split sequence is identified by its behaviour). */
+const char *tok_export_pre_name(const wh_tokenizer *t);
+/* Writes tokenizer.ggml.model/pre/tokens/token_type/merges/add_bos_token of t to w.
+ * The token list is padded with "[PAD<id>]" UNUSED entries up to n_min ids (the model's
+ * vocabulary may be larger than the tokenizer's). bos/eos ids are left to the caller.
+ * WH_E_UNSUPPORTED when no llama.cpp pre-tokenizer matches or a token text holds a NUL. */
+int tok_export_gguf(const wh_tokenizer *t, struct wh_gguf_writer *w, int32_t n_min,
+                    wh_error *err);
 
 /* ---- nfc.c ---- */
 

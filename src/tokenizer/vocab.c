@@ -18,9 +18,6 @@
 #include "base/error.h"
 #include "tokenizer/tok_internal.h"
 
-#define ATTR_FALLBACK 0x80 /* the spelling was not byte-level; bytes are its UTF-8 */
-#define ATTR_MASK 0x7f
-
 /* ---- byte-level alphabet ---- */
 
 static int byte_is_self(unsigned b)
