@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -332,6 +333,52 @@ static void test_batched_decode_equals_single(void **state)
     }
 }
 
+/* K-quant fast kernels (8-bit Q8_K activations) against exact numerics on the same
+ * file: dsv3-fp8 exported to Q4_K_M and Q6_K (its 256-wide rows are real K-quant
+ * rows). A wrong activation quantiser once passed every other test (mean KL 0.4-4.9);
+ * this one fails. The bound is on the mean over positions: the fixture's router has
+ * deliberate near-ties, so 8-bit activation rounding may swap an expert at a position,
+ * which moves that one distribution far more than rounding itself does. */
+static void test_kquant_fast_vs_exact(void **state)
+{
+    (void)state;
+    const char *types[] = {"q4_k_m", "q6_k", "q5_k_m"};
+    whfx x;
+    assert_true(whfx_load(FX "dsv3-fp8/expected.whfx", &x));
+    wh_model *src = load_or_fail(FX "dsv3-fp8");
+    for (int ti = 0; ti < 3; ti++) {
+        char path[128];
+        snprintf(path, sizeof path, "/tmp/whale-test-kq-%d-%s.gguf", (int)getpid(), types[ti]);
+        wh_error err = {0};
+        assert_int_equal(wh_model_export_gguf(src, path, types[ti], NULL, NULL, &err), WH_OK);
+        wh_model *m = load_or_fail(path);
+        float *lg[2];
+        for (int exact = 0; exact < 2; exact++) {
+            wh_session_opts o = {.n_ctx = 64, .n_threads = 2, .exact = exact};
+            wh_session *s = NULL;
+            assert_int_equal(wh_session_new(m, &o, &s, &err), WH_OK);
+            lg[exact] = malloc(sizeof(float) * x.T * x.V);
+            assert_int_equal(wh_session_eval(s, x.tokens, (int)x.T, lg[exact], 1, &err), WH_OK);
+            wh_session_free(s);
+        }
+        double kl = 0, mean = 0;
+        for (uint32_t t = 0; t < x.T; t++) {
+            double k = kl_div(lg[1] + (size_t)t * x.V, lg[0] + (size_t)t * x.V, (int)x.V);
+            kl = k > kl ? k : kl;
+            mean += k / x.T;
+        }
+        printf("  dsv3-fp8 as %-7s fast vs exact: mean KL %.3g (tol 0.1), max %.3g\n",
+               types[ti], mean, kl);
+        assert_true(mean <= 0.1);
+        free(lg[0]);
+        free(lg[1]);
+        wh_model_free(m);
+        remove(path);
+    }
+    wh_model_free(src);
+    whfx_free(&x);
+}
+
 static void test_kv_bytes_per_token(void **state)
 {
     (void)state;
@@ -367,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_decode_equals_prefill),
         cmocka_unit_test(test_absorbed_equals_naive),
         cmocka_unit_test(test_batched_decode_equals_single),
+        cmocka_unit_test(test_kquant_fast_vs_exact),
         cmocka_unit_test(test_kv_bytes_per_token),
         cmocka_unit_test(test_mtp_loaded),
     };

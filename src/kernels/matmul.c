@@ -3,13 +3,21 @@
 
 #include <string.h>
 
+#include "kernels/gemm.h"
 #include "kernels/linear.h"
 #include "kernels/quant.h"
 
+/* Bytes of T quantised activation rows: 8-bit blocks with scales, < 1.2 bytes per value. */
+static uint64_t act_rows_bytes(int64_t cols, int T)
+{
+    return (uint64_t)T * (uint64_t)(cols + cols / 4 + 64);
+}
+
 uint64_t wh_mm_act_bytes(int64_t cols, int T)
 {
-    /* room for 8-bit blocks with scales (at most ~1.2 bytes per value) */
-    return (uint64_t)T * (uint64_t)(cols + cols / 4 + 64);
+    /* the quantised rows, then (T > 1) the GEMM's token tiles */
+    uint64_t b = act_rows_bytes(cols, T);
+    return T > 1 ? b + wh_gemm_prep_bytes(cols, T) : b;
 }
 
 typedef struct mm_args {
@@ -42,15 +50,65 @@ static float dot(const float *a, const float *b, int64_t n)
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
 }
 
-/* Quantises the T input rows to the weight type's activation type. */
+/* Quantises the T input rows to the weight type's activation type (vec_dot_type). */
 static void quant_task(void *ctx, int ith, int nth)
 {
     mm_args *a = ctx;
     long t0, t1;
     wh_split(a->T, ith, nth, &t0, &t1);
     int64_t I = a->w->ne[0];
+    wh_quant_fn q = wh_quant_traits_get(a->tr->vec_dot_type)->quantize;
     for (long t = t0; t < t1; t++)
-        a->tr->quantize(a->inp + t * I, (uint8_t *)a->sc->act + (uint64_t)t * a->act_row_bytes, I);
+        q(a->inp + t * I, (uint8_t *)a->sc->act + (uint64_t)t * a->act_row_bytes, I);
+}
+
+/* ---- prefill: the GEMM of gemm.h ---- */
+
+typedef struct gemm_task_args {
+    wh_gemm_args g;
+    const wh_gemm_kernels *k;
+} gemm_task_args;
+
+/* Quantises and tiles a share of the token tiles. */
+static void gemm_prep_task(void *ctx, int ith, int nth)
+{
+    gemm_task_args *a = ctx;
+    int tt = a->k->token_tile;
+    long b, e;
+    wh_split((a->g.T + tt - 1) / tt, ith, nth, &b, &e);
+    if (b < e)
+        a->k->prepare[a->g.type](&a->g, (int)b * tt, e * tt < a->g.T ? (int)e * tt : a->g.T);
+}
+
+/* A share of the output rows, in whole row tiles. */
+static void gemm_rows_task(void *ctx, int ith, int nth)
+{
+    gemm_task_args *a = ctx;
+    long rt = a->k->row_tile, b, e;
+    wh_split((a->g.O + rt - 1) / rt, ith, nth, &b, &e);
+    if (b < e)
+        a->k->rows[a->g.type](&a->g, b * rt, e * rt < a->g.O ? e * rt : a->g.O);
+}
+
+/* The GEMM when the active level has a kernel for the type and T is large enough to
+ * fill a tile; 0 if not taken (the caller runs the 1x1 dots). */
+static int try_gemm(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
+                    const wh_tensor *w, const float *bias, int T,
+                    const wh_quant_traits *tr)
+{
+    const wh_gemm_kernels *k = wh_gemm_active();
+    if (k == NULL || k->rows[w->dtype] == NULL || T < k->min_tokens)
+        return 0;
+    int64_t K = w->ne[0];
+    uint64_t xq = tr->vec_dot_type == WH_DT_F32 ? 0 : act_rows_bytes(K, T);
+    if (xq + wh_gemm_prep_bytes(K, T) > sc->act_bytes)
+        return 0; /* scratch sized for fewer tokens or columns */
+    gemm_task_args a = {{w->dtype, K, wh_tensor_rows(w), w->data, T, inp, bias, out,
+                         (uint8_t *)sc->act, (uint8_t *)sc->act + xq},
+                        k};
+    wh_pool_run(pool, gemm_prep_task, &a);
+    wh_pool_run(pool, gemm_rows_task, &a);
+    return 1;
 }
 
 /* Block-quantised and F16/BF16 weights: the type's own dot product. */
@@ -104,6 +162,8 @@ void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
     mm_args a = {sc, out, inp, w, bias, T, NULL, 0};
     const wh_quant_traits *tr = w->dtype == WH_DT_F32 ? NULL : wh_quant_traits_get(w->dtype);
     if (tr != NULL && tr->vec_dot != NULL && !sc->exact) {
+        if (T > 1 && try_gemm(pool, sc, out, inp, w, bias, T, tr))
+            return;
         a.tr = tr;
         if (tr->vec_dot_type != WH_DT_F32) {
             a.act_row_bytes = wh_dtype_row_bytes(tr->vec_dot_type, w->ne[0]);

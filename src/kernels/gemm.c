@@ -1,0 +1,99 @@
+/*
+ * gemm.c — the prefill product's scalar twin, scratch sizes and run-time choice
+ * of level (see gemm.h). The twin is the definition the SIMD levels are tested
+ * against: every output is the scalar dot twin of quant.c, vec_dot_ref(W[o], xq[t]).
+ */
+#include "kernels/gemm.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/quant.h"
+
+uint64_t wh_gemm_prep_bytes(int64_t K, int T)
+{
+    /* tiles of up to 16 tokens; per token and input at most 4 bytes (F32 tiles for
+     * F16/BF16 weights; Q8_K tiles take 292 bytes per 256, Q8_0 36 per 32) */
+    uint64_t tokens = (uint64_t)T + 16u;
+    return tokens * ((uint64_t)K * 4u + 64u) + 4096u;
+}
+
+void wh_gemm_rows_ref(const wh_gemm_args *a, long o0, long o1)
+{
+    const wh_quant_traits *tr = wh_quant_traits_get(a->type);
+    uint64_t rb = wh_dtype_row_bytes(a->type, a->K);
+    int floats = tr->vec_dot_type == WH_DT_F32;
+    uint64_t xb = floats ? (uint64_t)a->K * sizeof(float)
+                         : wh_dtype_row_bytes(tr->vec_dot_type, a->K);
+    const uint8_t *x = floats ? (const uint8_t *)a->x : a->xq;
+    for (long o = o0; o < o1; o++) {
+        const uint8_t *row = a->w + (uint64_t)o * rb;
+        float b = a->bias != NULL ? a->bias[o] : 0.0f;
+        for (int t = 0; t < a->T; t++)
+            a->out[(int64_t)t * a->O + o] = tr->vec_dot_ref(a->K, row, x + (uint64_t)t * xb) + b;
+    }
+}
+
+/* ---------------- level choice ---------------- */
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static wh_gemm_level g_level = WH_GEMM_SCALAR;
+static const wh_gemm_kernels *g_avx2, *g_avx512;
+
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static void pick_level(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    __builtin_cpu_init();
+    /* clang has no "f16c" for __builtin_cpu_supports: CPUID leaf 1, ECX bit 29 */
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vnni");
+    if (avx2)
+        g_avx2 = wh_gemm_avx2_kernels();
+    if (avx512)
+        g_avx512 = wh_gemm_avx512_kernels();
+#endif
+    if (env_set("WHALE_NO_SIMD"))
+        g_level = WH_GEMM_SCALAR;
+    else if (g_avx512 != NULL && !env_set("WHALE_NO_AVX512"))
+        g_level = WH_GEMM_AVX512;
+    else if (g_avx2 != NULL)
+        g_level = WH_GEMM_AVX2;
+}
+
+const wh_gemm_kernels *wh_gemm_kernels_get(wh_gemm_level level)
+{
+    pthread_once(&g_once, pick_level);
+    switch (level) {
+    case WH_GEMM_AVX2:
+        return g_avx2;
+    case WH_GEMM_AVX512:
+        return g_avx512;
+    default:
+        return NULL;
+    }
+}
+
+wh_gemm_level wh_gemm_level_active(void)
+{
+    pthread_once(&g_once, pick_level);
+    return g_level;
+}
+
+const wh_gemm_kernels *wh_gemm_active(void)
+{
+    return wh_gemm_kernels_get(wh_gemm_level_active());
+}
