@@ -22,8 +22,20 @@ ifeq ($(SAN),1)
   LDFLAGS += -fsanitize=address,undefined
 endif
 
+# ---- build hardening (release builds) -----------------------------------------------
+# _FORTIFY_SOURCE=3: libc checks buffer sizes known at compile or run time (needs -O1+);
+# stack canaries in functions with local arrays; a position-independent executable with
+# full RELRO (relocations done at start-up, then the GOT is read-only). Left out when
+# CFLAGS has -fsanitize (ASan and fuzz builds: FORTIFY's wrappers hide accesses from
+# ASan), -O0 (FORTIFY needs the optimiser) or --coverage (gcov builds).
+ifeq ($(findstring -fsanitize,$(CFLAGS))$(findstring -O0,$(CFLAGS))$(findstring --coverage,$(CFLAGS)),)
+  CPPFLAGS += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3
+  CFLAGS   += -fstack-protector-strong -fPIE
+  LDFLAGS  += -pie -Wl,-z,relro,-z,now
+endif
+
 # Library layers, in dependency order (see docs/ARCHITECTURE.md).
-LIB_DIRS := base kernels formats tokenizer model runtime train serve
+LIB_DIRS := base kernels formats tokenizer model runtime r1 train serve
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -126,3 +138,91 @@ clean:
 	rm -rf build build-san
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+
+# ---- web chat page of `whale serve`: web/* embedded into the whale binary ----------
+# tools/embed writes $(BUILD)/gen/web_assets.c (the wh_web_assets table of
+# src/serve/http.h); it is linked into the program only, not into libwhale.
+WEB_FILES := $(sort $(wildcard web/*.html web/*.css web/*.js web/*.svg))
+EMBED     := $(BUILD)/gen/embed
+WEB_OBJ   := $(BUILD)/gen/web_assets.o
+CLI_OBJ   += $(WEB_OBJ)
+
+$(EMBED): tools/embed/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WFLAGS) $(CFLAGS) -o $@ $<
+
+$(BUILD)/gen/web_assets.c: $(EMBED) $(WEB_FILES)
+	$(EMBED) $@ $(WEB_FILES)
+
+$(WEB_OBJ): $(BUILD)/gen/web_assets.c src/serve/http.h
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(WEB_OBJ)
+
+# ---- MPI data parallel for `whale train` (optional) ---------------------------------
+#   make MPI=1 BUILD=build-mpi      whale built with mpicc and -DWH_MPI (OpenMPI, Debian's
+#                                   libopenmpi-dev + openmpi-bin); only src/cli/cmd_train.c
+#                                   calls MPI, the library is unchanged.
+#   mpirun -np N build-mpi/whale train CONFIG ...   (tests/cli/mpi.sh)
+ifeq ($(MPI),1)
+  CC := mpicc
+  CPPFLAGS += -DWH_MPI
+endif
+
+# ---- fuzzing: the libFuzzer targets of tests/fuzz/ (clang, ASan + UBSan) -------------
+#   make test-fuzz             replay tests/fuzz/regress/, then run each target for
+#                              FUZZ_RUNS inputs from its seed corpus (part of CI)
+#   make fuzz FUZZ_TIME=600    run each target FUZZ_TIME seconds; new inputs are kept in
+#                              $(FUZZ_BUILD)/corpus/<target>, crashes in $(FUZZ_BUILD)/crashes
+# The library is built a second time, with clang, into its own folder (flags through OPT:
+# a CFLAGS given on the command line would override the per-file SIMD flags).
+FUZZ_CC    ?= clang
+FUZZ_BUILD ?= build-fuzz
+FUZZ_RUNS  ?= 50000
+FUZZ_TIME  ?= 600
+FUZZ_OPT   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: test-fuzz fuzz fuzz-build fuzz-bins
+
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) OPT="$(FUZZ_OPT) -fsanitize=fuzzer-no-link" fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+test-fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) -runs=$(FUZZ_RUNS)
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) -max_total_time=$(FUZZ_TIME)
+
+# ---- coverage: gcov branch coverage of the parsers -----------------------------------
+#   make coverage    builds with --coverage into $(COV_BUILD), runs the parser tests and
+#                    replays the fuzz inputs (seeds, regressions, and what `make fuzz`
+#                    found) through the targets built with gcc, then prints branch
+#                    coverage per parser file and the error reports never reached.
+COV_BUILD ?= build-cov
+COV_TESTS := test_bad_input test_tokenizer test_tokenizer_bad test_chat test_faults
+COV_FUZZ  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: coverage cov-bins
+
+coverage:
+	@rm -f $$(find $(COV_BUILD) -name '*.gcda' 2>/dev/null)
+	$(MAKE) BUILD=$(COV_BUILD) OPT="-O0 --coverage" cov-bins
+	@for t in $(COV_TESTS); do echo "== $$t"; $(COV_BUILD)/tests/$$t >/dev/null 2>&1 || \
+	    { echo "coverage: $$t failed"; exit 1; }; done
+	@for t in $(COV_FUZZ); do \
+	    $(COV_BUILD)/fuzz-replay/$$t tests/fuzz/corpus/$$t \
+	        $$(ls -d tests/fuzz/regress/$$t $(FUZZ_BUILD)/corpus/$$t 2>/dev/null) || exit 1; done
+	@sh tests/coverage.sh $(COV_BUILD)
+
+cov-bins: $(COV_TESTS:%=$(BUILD)/tests/%) $(COV_FUZZ:%=$(BUILD)/fuzz-replay/%)
+
+$(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)

@@ -17,6 +17,8 @@ static void usage(FILE *f)
                "  serve -m MODEL         OpenAI-compatible HTTP API and web chat (see --help)\n"
                "  chat -m MODEL          interactive multi-turn chat (see whale chat --help)\n"
                "  quantize IN OUT --type T  write a GGUF for llama.cpp (f16, q8_0, q4_k_m, ...)\n"
+               "  eval -m MODEL          pass@1, pass@k, cons@k on the held-out R1 task sets\n"
+               "  tasks --family F       R1 task items, teacher traces, SFT JSONL\n"
                "  data -t TOK -o DIR FILE...  text / JSONL -> token shards for training\n"
                "  train CONFIG [--KEY V]  pretrain a DeepSeek-V3-style model (docs/TRAINING.md)\n"
                "\n"
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "tokenize") == 0)
         return cmd_tokenize(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "chat") == 0)
         return cmd_chat(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0)

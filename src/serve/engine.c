@@ -26,6 +26,7 @@ struct wh_request {
     int n_prompt;
     wh_gen_params gen;
     char **stops;
+    wh_logit_bias *bias; /* own copy of gen.sampler.logit_bias */
     wh_event_cb cb;
     void *user;
     struct wh_request *next;
@@ -74,6 +75,7 @@ static void req_free(wh_request *r)
         for (int i = 0; i < r->gen.n_stop; i++)
             wh_free(r->stops[i]);
     wh_free(r->stops);
+    wh_free(r->bias);
     wh_free(r->prompt);
     wh_free(r);
 }
@@ -466,7 +468,18 @@ int wh_engine_submit(wh_engine *e, const wh_request_params *p, wh_event_cb cb, v
     r->gen = p->gen;
     if (p->gen.n_stop > 0)
         r->stops = wh_calloc((size_t)p->gen.n_stop, sizeof(char *));
-    int ok = r->prompt != NULL && (p->gen.n_stop == 0 || r->stops != NULL);
+    int nb = p->gen.sampler.n_logit_bias;
+    if (nb < 0 || nb > 1 << 20 || (nb > 0 && p->gen.sampler.logit_bias == NULL)) {
+        req_free(r);
+        return wh_err(err, WH_E_INVALID, "request: bad logit_bias");
+    }
+    if (nb > 0) {
+        r->bias = wh_calloc((size_t)nb, sizeof *r->bias);
+        if (r->bias != NULL)
+            memcpy(r->bias, p->gen.sampler.logit_bias, (size_t)nb * sizeof *r->bias);
+    }
+    int ok = r->prompt != NULL && (p->gen.n_stop == 0 || r->stops != NULL) &&
+             (nb == 0 || r->bias != NULL);
     for (int i = 0; ok && i < p->gen.n_stop; i++) {
         r->stops[i] = wh_strdup(p->gen.stop[i]);
         ok = r->stops[i] != NULL;
@@ -478,6 +491,7 @@ int wh_engine_submit(wh_engine *e, const wh_request_params *p, wh_event_cb cb, v
     memcpy(r->prompt, p->prompt, (size_t)p->n_prompt * sizeof(int32_t));
     r->n_prompt = p->n_prompt;
     r->gen.stop = (const char *const *)r->stops;
+    r->gen.sampler.logit_bias = r->bias;
     r->cb = cb;
     r->user = user;
     r->t_submit = now_s();

@@ -47,7 +47,7 @@ typedef void (*wh_event_cb)(void *user, const wh_event *ev);
 typedef struct wh_request_params {
     const int32_t *prompt; /* the rendered, tokenized conversation (copied) */
     int n_prompt;
-    wh_gen_params gen;     /* stop strings are copied */
+    wh_gen_params gen;     /* stop strings and logit_bias are copied */
 } wh_request_params;
 
 /* Queues a request. WH_E_INVALID: prompt longer than a slot's context (the message
