@@ -7,8 +7,11 @@
 #   libopenblas-dev            BLAS for prefill and training
 #   libmicrohttpd-dev          the HTTP server of `whale serve`
 #   libedit-dev                line editing and history in `whale chat`
+#   libopenmpi-dev, openmpi-bin  OpenMPI: headers/mpicc and mpirun for data-parallel training
+#                              (`make MPI=1`, `mpirun -np N whale train`); optional at build
+#                              time, but CI builds and tests it (tests/cli/mpi.sh)
 set -e
-PKGS="build-essential clang libjson-c-dev libpcre2-dev libcmocka-dev libopenblas-dev libmicrohttpd-dev libedit-dev pkg-config"
+PKGS="build-essential clang libjson-c-dev libpcre2-dev libcmocka-dev libopenblas-dev libmicrohttpd-dev libedit-dev libopenmpi-dev openmpi-bin pkg-config"
 MISSING=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || MISSING="$MISSING $p"

@@ -66,6 +66,14 @@ int main(int argc, char **argv)
         return cmd_chat(argc - 1, argv + 1);
     if (strcmp(cmd, "quantize") == 0)
         return cmd_quantize(argc - 1, argv + 1);
+    if (strcmp(cmd, "eval") == 0)
+        return cmd_eval(argc - 1, argv + 1);
+    if (strcmp(cmd, "tasks") == 0)
+        return cmd_tasks(argc - 1, argv + 1);
+    if (strcmp(cmd, "train") == 0)
+        return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "data") == 0)
+        return cmd_data(argc - 1, argv + 1);
     fprintf(stderr, "whale: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return 2;

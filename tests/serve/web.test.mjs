@@ -60,6 +60,12 @@ describe('web chat page', { skip: have ? false : `no ${CHROMIUM}` }, () => {
     await page.click('#settings-btn');
     await cdp.send('Network.emulateNetworkConditions',
       { offline: false, latency: 0, downloadThroughput: 400, uploadThroughput: -1 });
+    // the fixture is random: ban its EOS (id 1) so the reply cannot end before Stop
+    await page.route('**/v1/chat/completions', (route) => {
+      const body = JSON.parse(route.request().postData() || '{}');
+      body.logit_bias = { 1: -100 };
+      return route.continue({ postData: JSON.stringify(body) });
+    });
     try {
       await page.fill('#input', 'Tell me a story');
       await page.click('#send');
@@ -70,6 +76,7 @@ describe('web chat page', { skip: have ? false : `no ${CHROMIUM}` }, () => {
       await page.waitForSelector('#send:not([hidden])', { timeout: 5000 });
       assert.match(await page.textContent('.msg.assistant .stats'), /stopped/);
     } finally {
+      await page.unroute('**/v1/chat/completions');
       await cdp.send('Network.emulateNetworkConditions',
         { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
     }
