@@ -268,12 +268,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "gen_model: unknown arch %s\n", arch);
         return 2;
     }
-    /* gpt2-style vocabulary of distinct placeholder tokens */
+    /* gpt2-style byte-level vocabulary: the 256 byte symbols (so any text encodes),
+     * then distinct placeholder tokens */
     char **toks = malloc(sizeof(char *) * (size_t)V);
     int32_t *types = malloc(sizeof(int32_t) * (size_t)V);
+    int extra = 0;
     for (int i = 0; i < V; i++) {
         char b[16];
-        snprintf(b, sizeof b, "t%d", i);
+        if (i < 256) {
+            int keep = (i >= '!' && i <= '~') || (i >= 0xA1 && i <= 0xAC) || i >= 0xAE;
+            unsigned cp = keep ? (unsigned)i : 256u + (unsigned)extra++;
+            if (cp < 0x80) {
+                b[0] = (char)cp;
+                b[1] = 0;
+            } else {
+                b[0] = (char)(0xC0 | (cp >> 6));
+                b[1] = (char)(0x80 | (cp & 0x3F));
+                b[2] = 0;
+            }
+        } else {
+            snprintf(b, sizeof b, "t%d", i);
+        }
         toks[i] = strdup(b);
         types[i] = 1;
     }
