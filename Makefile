@@ -7,6 +7,8 @@
 #   make bench      benchmarks (not tests)
 #   make setup      install the Debian packages whale needs (when missing)
 #   make fixtures   regenerate the reference fixtures (needs python3-torch)
+#   make test-fuzz  libFuzzer targets (clang): regressions, then 50,000 inputs each
+#   make coverage   gcov branch coverage of the parsers
 
 CC      ?= cc
 BUILD   ?= build

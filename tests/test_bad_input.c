@@ -1,7 +1,7 @@
 /*
  * test_bad_input.c — wh_model_load against every class of bad model input:
  * truncated files (with a sweep over prefixes of real GGUF and safetensors
- * fixtures), wrong magic, lengths beyond the file, tensor data out of bounds or
+ * fixtures, and over every prefix of small complete models), wrong magic, lengths beyond the file, tensor data out of bounds or
  * overlapping, dimensions whose product overflows, unknown dtypes, missing
  * tensors, shapes that disagree with the config, absurd configs, shard names
  * that escape the model folder, and terabyte-sized declared lengths in tiny
@@ -34,6 +34,7 @@
 #include "whale.h"
 
 #define FX "tests/fixtures/"
+#define SEEDS "tests/fuzz/corpus/" /* small complete models among the fuzz seeds */
 #define TB ((uint64_t)1 << 40)
 
 static char g_tmp[64]; /* the temp folder, "/tmp/whale-bad-XXXXXX" */
@@ -441,6 +442,128 @@ static void test_truncated_safetensors(void **state)
     expect_fail(dir, WH_E_FORMAT, st, "truncated", "8-byte header length", NULL);
 }
 
+/* Every prefix, not a sample, of small complete models: the tiny llama and qwen2 GGUFs of
+ * the fuzz seeds (about 5 KB each, tokenizer included) and a tiny qwen2 safetensors model
+ * written here. Each full file loads; each of its prefixes is rejected. */
+static void sweep_all_prefixes(const char *src, const char *dst, const char *load_path)
+{
+    size_t n;
+    free(read_bytes(src, &n));
+    assert_true(n > 0 && n < 65536);
+    sweep_prefixes(src, dst, load_path, n - 1, 1);
+}
+
+/* The tensors of a qwen2 model with hidden 8, 2 heads (1 KV head), FFN 16, vocab 32, 1 layer,
+ * tied embeddings: HF names, F32, contiguous. */
+static const struct {
+    const char *name;
+    int rows, cols; /* cols 0: a vector */
+} TINY_QWEN2[] = {
+    {"model.embed_tokens.weight", 32, 8},
+    {"model.norm.weight", 8, 0},
+    {"model.layers.0.input_layernorm.weight", 8, 0},
+    {"model.layers.0.post_attention_layernorm.weight", 8, 0},
+    {"model.layers.0.self_attn.q_proj.weight", 8, 8},
+    {"model.layers.0.self_attn.q_proj.bias", 8, 0},
+    {"model.layers.0.self_attn.k_proj.weight", 4, 8},
+    {"model.layers.0.self_attn.k_proj.bias", 4, 0},
+    {"model.layers.0.self_attn.v_proj.weight", 4, 8},
+    {"model.layers.0.self_attn.v_proj.bias", 4, 0},
+    {"model.layers.0.self_attn.o_proj.weight", 8, 8},
+    {"model.layers.0.mlp.gate_proj.weight", 16, 8},
+    {"model.layers.0.mlp.up_proj.weight", 16, 8},
+    {"model.layers.0.mlp.down_proj.weight", 8, 16},
+};
+
+/* pad: pad the header with spaces to a multiple of 8 bytes, as safetensors writers do;
+ * without it the F32 data is misaligned. */
+static const char *tiny_qwen2_st(const char *name, int pad)
+{
+    char *dir = tmp_path(name);
+    make_dir(dir);
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    static const char cfg[] =
+        "{\"architectures\": [\"Qwen2ForCausalLM\"], \"vocab_size\": 32, \"hidden_size\": 8,"
+        " \"intermediate_size\": 16, \"num_hidden_layers\": 1, \"num_attention_heads\": 2,"
+        " \"num_key_value_heads\": 1, \"max_position_embeddings\": 64,"
+        " \"tie_word_embeddings\": true, \"rms_norm_eps\": 1e-6}";
+    write_bytes(p, cfg, sizeof cfg - 1);
+    char json[4096];
+    size_t len = 0, off = 0;
+    len += (size_t)snprintf(json + len, sizeof json - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (size_t i = 0; i < sizeof TINY_QWEN2 / sizeof TINY_QWEN2[0]; i++) {
+        size_t bytes = (size_t)TINY_QWEN2[i].rows * (TINY_QWEN2[i].cols ? TINY_QWEN2[i].cols : 1) * 4;
+        if (TINY_QWEN2[i].cols)
+            len += (size_t)snprintf(json + len, sizeof json - len,
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],"
+                                    "\"data_offsets\":[%zu,%zu]}",
+                                    TINY_QWEN2[i].name, TINY_QWEN2[i].rows, TINY_QWEN2[i].cols,
+                                    off, off + bytes);
+        else
+            len += (size_t)snprintf(json + len, sizeof json - len,
+                                    ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],"
+                                    "\"data_offsets\":[%zu,%zu]}",
+                                    TINY_QWEN2[i].name, TINY_QWEN2[i].rows, off, off + bytes);
+        off += bytes;
+    }
+    assert_true(len + 10 < sizeof json);
+    json[len++] = '}';
+    while (pad && (len + 8) % 8 != 0)
+        json[len++] = ' ';
+    if (!pad && (len + 8) % 4 == 0)
+        json[len++] = ' '; /* make sure it is misaligned */
+    json[len] = '\0';
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    st_write(p, json, off);
+    return dir;
+}
+
+/* Loads path and evaluates three tokens (the tiny models have 32 ids). */
+static void load_tiny(const char *path)
+{
+    wh_model *m = NULL;
+    wh_error err;
+    if (wh_model_load(path, &m, &err) != WH_OK)
+        fail_msg("%s: %s", path, err.msg);
+    wh_session_opts o = {.n_ctx = 8, .n_threads = 1};
+    wh_session *s = NULL;
+    if (wh_session_new(m, &o, &s, &err) != WH_OK)
+        fail_msg("%s: %s", path, err.msg);
+    const int32_t toks[3] = {0, 17, 31};
+    if (wh_session_eval(s, toks, 3, NULL, 0, &err) != WH_OK)
+        fail_msg("%s: eval: %s", path, err.msg);
+    wh_session_free(s);
+    wh_model_free(m);
+}
+
+static void test_truncated_every_prefix(void **state)
+{
+    (void)state;
+    const char *p = tmp_path("every.gguf");
+    load_tiny(SEEDS "fuzz_gguf/tiny-llama.gguf");
+    sweep_all_prefixes(SEEDS "fuzz_gguf/tiny-llama.gguf", p, p);
+    load_tiny(SEEDS "fuzz_gguf/tiny-qwen2.gguf");
+    sweep_all_prefixes(SEEDS "fuzz_gguf/tiny-qwen2.gguf", p, p);
+
+    const char *dir = tiny_qwen2_st("tiny-qwen2", 1);
+    load_tiny(dir);
+    char st[PATH_MAX], copy[PATH_MAX];
+    snprintf(st, sizeof st, "%s/model.safetensors", dir);
+    snprintf(copy, sizeof copy, "%s/full.bin", g_tmp);
+    size_t n;
+    uint8_t *data = read_bytes(st, &n);
+    write_bytes(copy, data, n);
+    free(data);
+    sweep_all_prefixes(copy, st, dir);
+
+    /* unpadded header: the F32 matrices are misaligned for the kernels, a clear error */
+    dir = tiny_qwen2_st("tiny-qwen2-unaligned", 0);
+    snprintf(st, sizeof st, "%s/model.safetensors", dir);
+    expect_fail(dir, WH_E_UNSUPPORTED, st, "model.embed_tokens.weight: data at byte",
+                "is not aligned to 4 bytes, as F32 needs", NULL);
+}
+
 /* ---- 2. wrong magic, bad version ---- */
 
 static void test_bad_magic(void **state)
@@ -741,6 +864,9 @@ static void test_absurd_config(void **state)
         {"dsv3", "moe_intermediate_size", "1073741824", "moe_intermediate_size"},
         {"dsv3", "kv_lora_rank", "0", "kv_lora_rank = 0"},
         {"dsv3", "scoring_func", "\"tanh\"", "scoring_func \"tanh\""},
+        /* the name is quoted from the parsed JSON: once read after it was freed (fuzz_config) */
+        {"qwen2", "architectures", "[\"MambaForCausalLM\"], \"was\": [",
+         "\"MambaForCausalLM\" is not supported"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[64];
@@ -968,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_writers_sanity),
         cmocka_unit_test(test_truncated_gguf),
         cmocka_unit_test(test_truncated_safetensors),
+        cmocka_unit_test(test_truncated_every_prefix),
         cmocka_unit_test(test_bad_magic),
         cmocka_unit_test(test_length_beyond_file),
         cmocka_unit_test(test_data_out_of_bounds),

@@ -13,10 +13,68 @@
 #include "base/alloc.h"
 #include "base/error.h"
 
+/* ---- I/O fault injection (see mapfile.h) ---- */
+
+static long g_io_fail_at;
+static long g_io_count;
+static wh_io_fault g_io_kind;
+
+void wh_io_fail_at(long fail_at, wh_io_fault kind)
+{
+    g_io_fail_at = fail_at;
+    g_io_kind = kind;
+    g_io_count = 0;
+}
+
+long wh_io_count(void)
+{
+    return g_io_count;
+}
+
+/* Counts one operation; returns the fault to apply to it, or 0. */
+static wh_io_fault io_fault(void)
+{
+    g_io_count++;
+    return g_io_fail_at > 0 && g_io_count == g_io_fail_at ? g_io_kind : 0;
+}
+
+static int io_open(const char *path)
+{
+    if (io_fault() == WH_IO_ERROR) {
+        errno = EIO;
+        return -1;
+    }
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+static ssize_t io_read(int fd, void *buf, size_t n)
+{
+    switch (io_fault()) {
+    case WH_IO_ERROR:
+        errno = EIO;
+        return -1;
+    case WH_IO_SHORT:
+        return read(fd, buf, n < 1 ? n : 1);
+    case WH_IO_EOF:
+        return 0;
+    default:
+        return read(fd, buf, n);
+    }
+}
+
+static void *io_mmap(size_t n, int fd)
+{
+    if (io_fault() == WH_IO_ERROR) {
+        errno = EIO;
+        return MAP_FAILED;
+    }
+    return mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+}
+
 int wh_mapfile_open(wh_mapfile *mf, const char *path, wh_error *err)
 {
     memset(mf, 0, sizeof *mf);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = io_open(path);
     if (fd < 0)
         return wh_err(err, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -36,7 +94,7 @@ int wh_mapfile_open(wh_mapfile *mf, const char *path, wh_error *err)
     }
     mf->size = (uint64_t)st.st_size;
     if (mf->size > 0) {
-        void *p = mmap(NULL, (size_t)mf->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *p = io_mmap((size_t)mf->size, fd);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
@@ -61,7 +119,7 @@ void wh_mapfile_close(wh_mapfile *mf)
 int wh_read_text(const char *path, uint64_t max_bytes, char **out, uint64_t *len, wh_error *err)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = io_open(path);
     if (fd < 0)
         return wh_err(err, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -82,13 +140,15 @@ int wh_read_text(const char *path, uint64_t max_bytes, char **out, uint64_t *len
     }
     size_t got = 0;
     while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
+        ssize_t r = io_read(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
+            int e = r < 0 ? errno : 0;
             close(fd);
             wh_free(buf);
-            return wh_err(err, WH_E_IO, "%s: short read at byte %zu", path, got);
+            return wh_err(err, WH_E_IO, "%s: %s at byte %zu of %zu", path,
+                          r < 0 ? strerror(e) : "unexpected end of file (short read)", got, n);
         }
         got += (size_t)r;
     }

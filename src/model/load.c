@@ -145,6 +145,25 @@ static const wh_tensor *bind(binder *b, const role *r, int layer, int expert, in
                        file_of(b->m, t), name, hs, ws);
         return NULL;
     }
+    /* The kernels read matrices in place as float / 16-bit elements: their data must be
+     * aligned for that (an untrusted file may place it anywhere; vectors are copied by
+     * bind_vec). Real writers align: GGUF to 32 bytes, safetensors pads its header to 8. */
+    const wh_tensor *parts[2] = {t, t->scale};
+    for (int k = 0; k < 2 && n_dims > 1; k++) {
+        const wh_tensor *p = parts[k];
+        if (p == NULL)
+            continue;
+        const wh_dtype_info *pi = wh_dtype_get(p->dtype);
+        unsigned align = p->dtype == WH_DT_F32 ? 4u : (pi->block_bytes % 2 == 0 ? 2u : 1u);
+        if ((uintptr_t)p->data % align != 0) {
+            b->rc = wh_err(b->err, WH_E_UNSUPPORTED,
+                           "%s: tensor %s: data at byte %llu is not aligned to %u bytes, as %s "
+                           "needs",
+                           file_of(b->m, p), p->name, (unsigned long long)p->offset, align,
+                           pi->name);
+            return NULL;
+        }
+    }
     return t;
 }
 

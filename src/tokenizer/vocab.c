@@ -237,7 +237,8 @@ static uint32_t hash_bytes(const char *s, size_t n)
         n -= 8;
     }
     uint64_t w = 0;
-    memcpy(&w, s, n);
+    if (n > 0) /* s may be NULL for an empty string (an empty pool) */
+        memcpy(&w, s, n);
     h = (h ^ w) * 0x94d049bb133111ebull;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
@@ -259,7 +260,7 @@ int32_t tok_vocab_lookup(const wh_tokenizer *t, const char *s, size_t n)
         int32_t id = t->vhash[h];
         if (id < 0)
             return -1;
-        if (t->piece_len[id] == n && memcmp(t->pool.data + t->piece_off[id], s, n) == 0)
+        if (t->piece_len[id] == n && (n == 0 || memcmp(t->pool.data + t->piece_off[id], s, n) == 0))
             return id;
         h = (h + 1) & t->vhash_mask;
     }
