@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/checked.h"
 #include "serve/api.h"
 
@@ -103,7 +104,7 @@ static json_object *json_text(const char *text, size_t len)
     uint64_t cap;
     if (len > INT_MAX / 3 || !wh_mul_u64(len, 3, &cap))
         return NULL;
-    char *buf = malloc((size_t)cap + 1);
+    char *buf = wh_malloc((size_t)cap + 1);
     if (buf == NULL)
         return NULL;
     size_t o = 0;
@@ -120,7 +121,7 @@ static json_object *json_text(const char *text, size_t len)
         }
     }
     json_object *j = json_object_new_string_len(buf, (int)o);
-    free(buf);
+    wh_free(buf);
     return j;
 }
 
@@ -133,7 +134,7 @@ static char *json_finish(json_object *o, const char *prefix, const char *suffix)
     char *out = NULL;
     if (s != NULL) {
         size_t a = strlen(prefix), b = strlen(s), c = strlen(suffix);
-        out = malloc(a + b + c + 1);
+        out = wh_malloc(a + b + c + 1);
         if (out != NULL) {
             memcpy(out, prefix, a);
             memcpy(out + a, s, b);
@@ -251,7 +252,7 @@ static int keep_owned(wh_api_request *rq, char *s)
 {
     if (rq->n_owned == rq->cap_owned) {
         int cap = rq->cap_owned ? rq->cap_owned * 2 : 8;
-        char **v = realloc(rq->owned, (size_t)cap * sizeof *v);
+        char **v = wh_realloc(rq->owned, (size_t)cap * sizeof *v);
         if (v == NULL)
             return -1;
         rq->owned = v;
@@ -283,9 +284,9 @@ static int parse_content(wh_api_request *rq, json_object *v, const char *param, 
                                i, param);
         total += (size_t)json_object_get_string_len(x); /* bounded by the body size */
     }
-    char *s = malloc(total + 1);
+    char *s = wh_malloc(total + 1);
     if (s == NULL || keep_owned(rq, s) != 0) {
-        free(s);
+        wh_free(s);
         return wh_api_fail(e, 500, NULL, NULL, "out of memory");
     }
     size_t o = 0;
@@ -347,8 +348,8 @@ static int parse_messages(wh_api_request *rq, json_object *root, wh_api_error *e
         return bad_value(e, "messages", "must contain at least one message");
     if (n > WH_API_MAX_MESSAGES)
         return bad_value(e, "messages", "too many messages (at most 4096)");
-    rq->msgs = calloc(n, sizeof *rq->msgs);
-    rq->calls = calloc(WH_API_MAX_TOOL_CALLS, sizeof *rq->calls);
+    rq->msgs = wh_calloc(n, sizeof *rq->msgs);
+    rq->calls = wh_calloc(WH_API_MAX_TOOL_CALLS, sizeof *rq->calls);
     if (rq->msgs == NULL || rq->calls == NULL)
         return wh_api_fail(e, 500, NULL, NULL, "out of memory");
     int used = 0;
@@ -436,7 +437,7 @@ static int parse_logit_bias(wh_api_request *rq, json_object *root, wh_api_error 
         return bad_value(e, "logit_bias", "at most 1024 entries");
     if (n == 0)
         return 0;
-    rq->logit_bias = calloc((size_t)n, sizeof *rq->logit_bias);
+    rq->logit_bias = wh_calloc((size_t)n, sizeof *rq->logit_bias);
     if (rq->logit_bias == NULL)
         return wh_api_fail(e, 500, NULL, NULL, "out of memory");
     json_object_object_foreach(v, key, val)
@@ -628,11 +629,11 @@ void wh_api_request_free(wh_api_request *rq)
         return;
     json_object_put(rq->json);
     for (int i = 0; i < rq->n_owned; i++)
-        free(rq->owned[i]);
-    free(rq->owned);
-    free(rq->msgs);
-    free(rq->calls);
-    free(rq->logit_bias);
+        wh_free(rq->owned[i]);
+    wh_free(rq->owned);
+    wh_free(rq->msgs);
+    wh_free(rq->calls);
+    wh_free(rq->logit_bias);
     memset(rq, 0, sizeof *rq);
 }
 
