@@ -7,6 +7,7 @@
 #   make bench      benchmarks (not tests)
 #   make setup      install the Debian packages whale needs (when missing)
 #   make fixtures   regenerate the reference fixtures (needs python3-torch)
+#   make tiny-r1    reproduce models/whale-tiny-r1.gguf from scratch
 #   make test-fuzz  libFuzzer targets (clang): regressions, then 50,000 inputs each
 #   make coverage   gcov branch coverage of the parsers
 
@@ -53,7 +54,7 @@ SETUP_STAMP := build/.setup-done
 LLAMACPP_STAMP := build/.llamacpp-done
 BIN := $(BUILD)/whale
 
-.PHONY: all run test test-san bench setup fixtures clean format
+.PHONY: all run test test-san bench setup fixtures clean format tiny-r1
 
 all: $(SETUP_STAMP) $(LIB) $(BIN) $(TOOLS)
 
@@ -92,19 +93,27 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lm
 
-# The main job. Until whale ships its own trained model, MODEL names a model
-# folder (config.json + safetensors) or a .gguf file.
+# The main job: a chat with whale's own tiny R1 model (models/, trained by
+# `make tiny-r1`), or `whale run` on a model given as MODEL=folder-or-gguf.
 MODEL ?=
-TOKENS ?= 0,17,42,7
+TINY := models/whale-tiny-r1.gguf
 run: all
-	@if [ -z "$(MODEL)" ]; then \
-	  echo "make run: no MODEL given."; \
+	@if [ -n "$(MODEL)" ]; then \
+	  $(BIN) info "$(MODEL)" && $(BIN) run -m "$(MODEL)" -p "$${PROMPT:-What is 17 * 24?}" -n 512; \
+	elif [ -f $(TINY) ]; then \
+	  echo "whale: chatting with $(TINY), a tiny DeepSeek-V3-architecture model whale trained itself"; \
+	  echo "       (see models/README.md; try: Compute 47 + 38.  or  Sort 5, 12, 3 in descending order.)"; \
+	  $(BIN) chat -m $(TINY); \
+	else \
+	  echo "make run: no MODEL given and $(TINY) is missing (make tiny-r1 builds it)."; \
 	  echo "  Run a model you have:   make run MODEL=/path/to/DeepSeek-R1-Distill-Qwen-1.5B   (or a .gguf file)"; \
 	  echo "  Showing the built-in tiny DeepSeek-V3 test model instead (random weights, output is noise):"; \
-	  $(BIN) info tests/fixtures/dsv3 && $(BIN) run -m tests/fixtures/dsv3 --tokens $(TOKENS) -n 16 --top 3; \
-	else \
-	  $(BIN) info "$(MODEL)" && $(BIN) run -m "$(MODEL)" --tokens $(TOKENS) -n 32; \
+	  $(BIN) info tests/fixtures/dsv3 && $(BIN) run -m tests/fixtures/dsv3 --tokens 0,17,42,7 -n 16 --top 3; \
 	fi
+
+# Reproduces models/whale-tiny-r1.gguf from scratch (data, tokenizer, training, export).
+tiny-r1: all
+	sh tools/tiny_r1/build.sh
 
 test: all $(TESTS) $(LLAMACPP_STAMP)
 	@BUILD=$(BUILD) sh tests/run.sh $(TESTS)
@@ -132,6 +141,7 @@ fixtures:
 	$(MAKE) -C tools/reference
 	/usr/bin/python3 tools/reference/train_ref.py tests/fixtures/train/state.bin
 	/usr/bin/python3 tools/reference/train_ref.py --no-qlora-no-mtp tests/fixtures/train/state_nolora.bin
+	/usr/bin/python3 tools/reference/grpo_ref.py tests/fixtures/train/grpo.bin
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
@@ -208,7 +218,7 @@ fuzz: fuzz-build
 #                    found) through the targets built with gcc, then prints branch
 #                    coverage per parser file and the error reports never reached.
 COV_BUILD ?= build-cov
-COV_TESTS := test_bad_input test_tokenizer test_tokenizer_bad test_chat test_faults
+COV_TESTS := test_bad_input test_tokenizer test_tokenizer_bad test_chat test_faults test_parsers_cov
 COV_FUZZ  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: coverage cov-bins

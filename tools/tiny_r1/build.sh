@@ -1,0 +1,29 @@
+#!/bin/sh
+# build.sh — reproduces whale's shipped tiny R1 model from scratch (`make tiny-r1`):
+#   1. data: R1 conversations from the programmatic solvers (make_corpus.sh)
+#   2. tokenizer: a 462-id byte-level BPE with the R1 markers (make_tokenizer.py)
+#   3. pretraining of a DeepSeek-V3-architecture model (MLA + MoE + MTP) on the
+#      R1-formatted corpus (pretrain.conf, whale train)
+#   4. export to GGUF (whale quantize) and evaluation on the held-out tasks (whale eval)
+# Deterministic by seed. usage: build.sh [WORK_DIR] ; writes models/whale-tiny-r1.gguf
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=${WHALE:-$ROOT/build/whale}
+WORK=${1:-$ROOT/build/tiny-r1}
+STEPS=${STEPS:-600}
+mkdir -p "$WORK" "$ROOT/models"
+t0=$(date +%s)
+echo "== 1. data"
+sh "$ROOT/tools/tiny_r1/make_corpus.sh" "$W" "$WORK/data"
+echo "== 2. tokenizer"
+python3 "$ROOT/tools/tiny_r1/make_tokenizer.py" "$WORK/data/corpus.txt" "$WORK/tok" --merges 200
+"$W" data -t "$WORK/tok" -o "$WORK/shards" --val 0.02 --seed 1 "$WORK/data/pretrain.jsonl"
+echo "== 3. pretraining"
+"$W" train "$ROOT/tools/tiny_r1/pretrain.conf" --data "$WORK/shards" --out "$WORK/pretrain" \
+    --steps "$STEPS"
+cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$WORK/pretrain/model/"
+echo "== 4. export and evaluation"
+"$W" quantize "$WORK/pretrain/model" "$ROOT/models/whale-tiny-r1.gguf" --type f16
+"$W" eval -m "$ROOT/models/whale-tiny-r1.gguf" --tasks arith,sort,countdown --levels 1-2 \
+    --n 50 --k 1 --temp 0 --seed 1 --json "$WORK/eval.json" | tee "$WORK/eval.txt"
+echo "tiny-r1: done in $(( $(date +%s) - t0 )) s; models/whale-tiny-r1.gguf"
