@@ -216,6 +216,37 @@ static void test_crossentropy(void **st)
     free(c.x), free(c.out), free(c.aux), free(c.R), free(dl);
 }
 
+static double wce_loss(void *p)
+{
+    basic_ctx *c = p;
+    float loss = 0.0f;
+    /* weights in c->w; R scales the one output */
+    wh_tr_crossentropy_weighted_forward(&loss, c->out, c->aux, c->x, c->tok, c->w, c->N, c->V);
+    return (double)c->R[0] * loss;
+}
+
+/* The per-target weights of SFT / GRPO: sum_n w_n CE_n, negative weights included. */
+static void test_crossentropy_weighted(void **st)
+{
+    (void)st;
+    int tg[5] = {2, 0, -1, 5, 1};
+    basic_ctx c = {.N = 5, .V = 6, .tok = tg};
+    c.x = rnd(30, 3, 0), c.out = zeros(5), c.aux = zeros(30), c.R = rnd(1, 1, 0);
+    c.w = rnd(5, 1, 0);
+    c.w[4] = 0.0f; /* a masked prompt token */
+    float *dl = zeros(30);
+    double L = wce_loss(&c);
+    double want = 0.0;
+    for (int n = 0; n < 5; n++)
+        want += n == 2 ? 0.0 : (double)c.w[n] * c.out[n];
+    assert_true(fabs(L - c.R[0] * want) < 1e-5);
+    wh_tr_crossentropy_weighted_backward(dl, c.R[0], tg, c.w, c.aux, 5, 6);
+    for (int v = 0; v < 6; v++) /* ignored target and zero weight: no gradient */
+        assert_true(dl[2 * 6 + v] == 0.0f && dl[4 * 6 + v] == 0.0f);
+    fd_check("wxent", "logits", wce_loss, &c, c.x, dl, 30);
+    free(c.x), free(c.out), free(c.aux), free(c.R), free(c.w), free(dl);
+}
+
 typedef struct mlp_ctx {
     int N, C, I;
     float *x, *out, *saved, *R;
@@ -981,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_crossentropy), cmocka_unit_test(test_mlp),
         cmocka_unit_test(test_rope),       cmocka_unit_test(test_attention),
         cmocka_unit_test(test_mla),        cmocka_unit_test(test_gqa),
+        cmocka_unit_test(test_crossentropy_weighted),
         cmocka_unit_test(test_moe),        cmocka_unit_test(test_balance),
         cmocka_unit_test(test_bias_update), cmocka_unit_test(test_mtp),
         cmocka_unit_test(test_model_parity), cmocka_unit_test(test_model_fd),

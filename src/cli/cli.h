@@ -12,6 +12,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_train(int argc, char **argv); /* cmd_train.c: whale train, whale data */
 int cmd_data(int argc, char **argv);
+int cmd_sft(int argc, char **argv);     /* cmd_sft.c: whale sft (R1 cold start) */
+int cmd_distill(int argc, char **argv); /* cmd_sft.c: whale distill (teacher traces + SFT) */
+int cmd_grpo(int argc, char **argv);    /* cmd_grpo.c: whale grpo (RL on the R1 tasks) */
 
 /* Prints "whale: <msg>" to stderr; returns the exit status 1. */
 int cli_fail(const char *fmt, ...);

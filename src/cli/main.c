@@ -21,6 +21,9 @@ static void usage(FILE *f)
                "  tasks --family F       R1 task items, teacher traces, SFT JSONL\n"
                "  data -t TOK -o DIR FILE...  text / JSONL -> token shards for training\n"
                "  train CONFIG [--KEY V]  pretrain a DeepSeek-V3-style model (docs/TRAINING.md)\n"
+               "  sft CONFIG             fine-tune on R1-format conversations, loss on the reply\n"
+               "  grpo CONFIG            GRPO with rule-based rewards on the R1 tasks (docs/R1.md)\n"
+               "  distill CONFIG         teacher traces, verified, then SFT of a student\n"
                "\n"
                "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
                "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
@@ -72,6 +75,12 @@ int main(int argc, char **argv)
         return cmd_tasks(argc - 1, argv + 1);
     if (strcmp(cmd, "train") == 0)
         return cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "sft") == 0)
+        return cmd_sft(argc - 1, argv + 1);
+    if (strcmp(cmd, "grpo") == 0)
+        return cmd_grpo(argc - 1, argv + 1);
+    if (strcmp(cmd, "distill") == 0)
+        return cmd_distill(argc - 1, argv + 1);
     if (strcmp(cmd, "data") == 0)
         return cmd_data(argc - 1, argv + 1);
     fprintf(stderr, "whale: unknown command \"%s\"\n\n", cmd);

@@ -13,6 +13,8 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "kernels/linear.h"
+#include "model/model.h"
 #include "train/export.h"
 
 typedef struct xt {
@@ -208,22 +210,31 @@ static int write_config(const wh_tr_model *m, const char *path, int bos, int eos
     return WH_OK;
 }
 
+/* Every exported tensor of m: HF name, data, shape. */
+static int build_list(const wh_tr_model *m, xlist *l, wh_error *err)
+{
+    const wh_tr_config *c = &m->cfg;
+    add(l, "model.embed_tokens.weight", m->w.embed, c->V, c->C);
+    for (int i = 0; i < m->n_blocks; i++)
+        add_block(l, m, i);
+    add(l, "model.norm.weight", m->w.final_norm, c->C, 0);
+    add(l, "lm_head.weight", m->w.head, c->V, c->C);
+    if (l->oom) {
+        wh_free(l->v);
+        l->v = NULL;
+        return wh_err(err, WH_E_NOMEM, "export: out of memory");
+    }
+    return WH_OK;
+}
+
 int wh_tr_export_hf(const wh_tr_model *m, const char *dir, int bos, int eos, int max_pos,
                     wh_error *err)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return wh_err(err, WH_E_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    const wh_tr_config *c = &m->cfg;
     xlist l = {0};
-    add(&l, "model.embed_tokens.weight", m->w.embed, c->V, c->C);
-    for (int i = 0; i < m->n_blocks; i++)
-        add_block(&l, m, i);
-    add(&l, "model.norm.weight", m->w.final_norm, c->C, 0);
-    add(&l, "lm_head.weight", m->w.head, c->V, c->C);
-    if (l.oom) {
-        wh_free(l.v);
-        return wh_err(err, WH_E_NOMEM, "export: out of memory");
-    }
+    if (build_list(m, &l, err) != WH_OK)
+        return err ? err->code : WH_E_NOMEM;
     char path[4200];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     int rc = write_safetensors(&l, path, err);
@@ -232,5 +243,88 @@ int wh_tr_export_hf(const wh_tr_model *m, const char *dir, int bos, int eos, int
         snprintf(path, sizeof path, "%s/config.json", dir);
         rc = write_config(m, path, bos, eos, max_pos, err);
     }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- import */
+
+int wh_tr_config_from_model(const wh_model *src, wh_tr_config *c, wh_error *err)
+{
+    const wh_config *mc = &src->cfg;
+    if (mc->arch != WH_ARCH_DEEPSEEK_V3 || mc->kv_lora_rank <= 0)
+        return wh_err(err, WH_E_UNSUPPORTED,
+                      "%s: training starts only from DeepSeek-V3-architecture models (MLA), "
+                      "this is %s", src->path, wh_arch_name(mc->arch));
+    if (mc->n_routed_experts > 0 &&
+        (mc->scoring_func != WH_SCORE_SIGMOID || mc->moe_layer_freq > 1 ||
+         mc->tie_word_embeddings))
+        return wh_err(err, WH_E_UNSUPPORTED,
+                      "%s: training needs sigmoid routing on every layer from "
+                      "first_k_dense_replace and an untied head", src->path);
+    if (mc->num_nextn_predict_layers > 1)
+        return wh_err(err, WH_E_UNSUPPORTED, "%s: MTP depth %d (training has 0 or 1)",
+                      src->path, mc->num_nextn_predict_layers);
+    c->V = mc->vocab_size;
+    c->C = mc->hidden_size;
+    c->L = mc->num_hidden_layers;
+    c->NH = mc->num_attention_heads;
+    c->QLR = mc->q_lora_rank;
+    c->KVLR = mc->kv_lora_rank;
+    c->NOPE = mc->qk_nope_head_dim;
+    c->ROPE = mc->qk_rope_head_dim;
+    c->VD = mc->v_head_dim;
+    c->FF = mc->intermediate_size;
+    c->E = mc->n_routed_experts;
+    c->K = mc->num_experts_per_tok;
+    c->MI = mc->moe_intermediate_size;
+    c->NS = mc->n_shared_experts;
+    c->G = mc->n_group > 1 ? mc->n_group : 1;
+    c->TG = mc->n_group > 1 ? mc->topk_group : 1;
+    c->first_dense = c->E > 0 ? mc->first_k_dense_replace : 0;
+    c->norm_topk = mc->norm_topk_prob;
+    c->mtp = mc->num_nextn_predict_layers;
+    c->eps = mc->rms_norm_eps;
+    c->route_scale = mc->routed_scaling_factor;
+    c->rope_theta = mc->rope_theta;
+    c->rope_scaling = mc->rope_scaling;
+    c->rope_factor = mc->rope_factor;
+    c->rope_orig_max_pos = mc->rope_orig_max_pos;
+    c->yarn_beta_fast = mc->yarn_beta_fast;
+    c->yarn_beta_slow = mc->yarn_beta_slow;
+    c->yarn_mscale = mc->yarn_mscale;
+    c->yarn_mscale_all_dim = mc->yarn_mscale_all_dim;
+    if (c->rope_scaling != WH_ROPE_NONE && c->rope_scaling != WH_ROPE_YARN)
+        return wh_err(err, WH_E_UNSUPPORTED, "%s: rope scaling other than YaRN", src->path);
+    return WH_OK;
+}
+
+int wh_tr_import_hf(wh_tr_model *m, const wh_model *src, wh_error *err)
+{
+    xlist l = {0};
+    if (build_list(m, &l, err) != WH_OK)
+        return err ? err->code : WH_E_NOMEM;
+    int rc = WH_OK;
+    for (int i = 0; i < l.n && rc == WH_OK; i++) {
+        const xt *t = &l.v[i];
+        const wh_tensor *w = wh_store_find(&src->store, t->name);
+        int64_t cols = t->cols ? (int64_t)t->cols : (int64_t)t->rows;
+        int64_t rows = t->cols ? (int64_t)t->rows : 1;
+        if (w == NULL) {
+            rc = wh_err(err, WH_E_MISSING, "%s: no tensor %s (training imports whale's and "
+                        "DeepSeek-V3's HF safetensors names)", src->path, t->name);
+            break;
+        }
+        if (w->ne[0] != cols || wh_tensor_nelem(w) != rows * cols) {
+            rc = wh_err(err, WH_E_FORMAT, "%s: tensor %s has %lld x %lld values, want %lld x %lld",
+                        src->path, t->name, (long long)(wh_tensor_nelem(w) / w->ne[0]),
+                        (long long)w->ne[0], (long long)rows, (long long)cols);
+            break;
+        }
+        /* the list's views point into m->params (or the routing bias): writable */
+        float *dst = (float *)(uintptr_t)t->data;
+        for (int64_t r = 0; r < rows; r++)
+            wh_dequant_row(w, r, dst + r * cols);
+    }
+    wh_free(l.v);
     return rc;
 }

@@ -139,6 +139,8 @@ static size_t walk_acts(wh_tr_model *m, float *base, int *ibase, size_t *n_ints)
     TAKE(m->logits, N * V);
     TAKE(m->probs, N * V);
     TAKE(m->losses, N);
+    TAKE(m->weights, N);
+    TAKE(m->weights2, N);
     if (c->mtp) {
         TAKE(m->e, N * C);
         TAKE(m->mtp_saved, wh_tr_mtp_saved_floats((int)N, c->C));
@@ -335,7 +337,7 @@ static void block_backward(wh_tr_model *m, int l, float *dx_in, const float *dx_
 
     if (b->is_moe) {
         const float *extra = NULL;
-        if (c->bal_alpha != 0.0f) {
+        if (c->bal_alpha != 0.0f && !m->main_only) {
             wh_tr_balance_backward(dscores, 1.0f, wh_tr_moe_scores(a->ffn), a->route, m->B,
                                    m->T, c->E, c->K, c->bal_alpha);
             extra = dscores;
@@ -371,9 +373,16 @@ static float mean_loss(const float *losses, const int *targets, int N, int *coun
 
 float wh_tr_model_forward(wh_tr_model *m, const int *tokens, const int *targets)
 {
+    return wh_tr_model_forward_w(m, tokens, targets, NULL);
+}
+
+float wh_tr_model_forward_w(wh_tr_model *m, const int *tokens, const int *targets,
+                            const float *weights)
+{
     const wh_tr_config *c = &m->cfg;
     int N = m->B * m->T, C = c->C, V = c->V, cnt = 0;
     size_t NC = (size_t)N * C;
+    int with_mtp = c->mtp && !m->main_only;
     memcpy(m->tokens, tokens, (size_t)N * sizeof(int));
     memcpy(m->targets, targets, (size_t)N * sizeof(int));
 
@@ -383,27 +392,46 @@ float wh_tr_model_forward(wh_tr_model *m, const int *tokens, const int *targets)
     const float *h = m->res + c->L * NC;
     wh_tr_rmsnorm_forward(m->xf, m->rstdf, h, m->w.final_norm, N, C, c->eps);
     wh_tr_linear_forward(m->logits, m->xf, m->w.head, NULL, N, C, V);
-    wh_tr_crossentropy_forward(m->losses, m->probs, m->logits, targets, N, V);
-    m->loss_main = mean_loss(m->losses, targets, N, &cnt);
+    if (weights == NULL) {
+        /* the mean over valid targets: weight 1/count each (backward's dlosses) */
+        wh_tr_crossentropy_forward(m->losses, m->probs, m->logits, targets, N, V);
+        m->loss_main = mean_loss(m->losses, targets, N, &cnt);
+        for (int n = 0; n < N; n++)
+            m->weights[n] = cnt ? 1.0f / cnt : 0.0f;
+    } else {
+        memcpy(m->weights, weights, (size_t)N * sizeof(float));
+        wh_tr_crossentropy_weighted_forward(&m->loss_main, m->losses, m->probs, m->logits,
+                                            targets, m->weights, N, V);
+    }
 
     m->loss_mtp = 0.0f;
-    if (c->mtp) {
+    if (with_mtp) {
         for (int b = 0; b < m->B; b++)
             for (int t = 0; t < m->T; t++) {
                 int n = b * m->T + t;
                 m->targets2[n] = t + 1 < m->T ? targets[n + 1] : -1;
+                m->weights2[n] = t + 1 < m->T && weights ? weights[n + 1] : 0.0f;
             }
         wh_tr_embedding_forward(m->e, targets, m->w.embed, N, C);
         wh_tr_mtp_forward(m->mtp_in, m->mtp_saved, h, m->e, &m->w.mtp, N, C, c->eps);
         block_forward(m, c->L, m->mtp_in, m->mtp_out);
         wh_tr_rmsnorm_forward(m->xf2, m->rstdf2, m->mtp_out, m->w.mtp_norm, N, C, c->eps);
         wh_tr_linear_forward(m->logits2, m->xf2, m->w.head, NULL, N, C, V);
-        wh_tr_crossentropy_forward(m->losses2, m->probs2, m->logits2, m->targets2, N, V);
-        m->loss_mtp = mean_loss(m->losses2, m->targets2, N, &cnt);
+        if (weights == NULL) {
+            wh_tr_crossentropy_forward(m->losses2, m->probs2, m->logits2, m->targets2, N, V);
+            m->loss_mtp = mean_loss(m->losses2, m->targets2, N, &cnt);
+            for (int n = 0; n < N; n++) /* backward's dlosses: lambda / count */
+                m->weights2[n] = cnt ? c->mtp_lambda / cnt : 0.0f;
+        } else {
+            wh_tr_crossentropy_weighted_forward(&m->loss_mtp, m->losses2, m->probs2, m->logits2,
+                                                m->targets2, m->weights2, N, V);
+            for (int n = 0; n < N; n++)
+                m->weights2[n] *= c->mtp_lambda;
+        }
     }
 
     m->loss_bal = 0.0f;
-    if (c->bal_alpha != 0.0f)
+    if (c->bal_alpha != 0.0f && !m->main_only)
         for (int l = 0; l < m->n_blocks; l++)
             if (m->w.blocks[l].is_moe) {
                 float lb = 0.0f;
@@ -411,31 +439,27 @@ float wh_tr_model_forward(wh_tr_model *m, const int *tokens, const int *targets)
                                       m->T, c->E, c->K, c->bal_alpha);
                 m->loss_bal += lb;
             }
-    m->loss = m->loss_main + c->mtp_lambda * m->loss_mtp + m->loss_bal;
+    m->loss = m->loss_main + (with_mtp ? c->mtp_lambda * m->loss_mtp : 0.0f) + m->loss_bal;
     return m->loss;
 }
 
 void wh_tr_model_backward(wh_tr_model *m)
 {
     const wh_tr_config *c = &m->cfg;
-    int N = m->B * m->T, C = c->C, V = c->V, cnt = 0;
+    int N = m->B * m->T, C = c->C, V = c->V;
     size_t NC = (size_t)N * C;
     float *dres = m->grad_acts, *dm = dres + NC, *dh = dm + 3 * NC, *de = dh + NC;
-    float *dlogits = de + NC, *dlosses = dlogits + (size_t)N * V;
+    float *dlogits = de + NC;
     const float *h = m->res + c->L * NC;
 
-    mean_loss(m->losses, m->targets, N, &cnt);
-    for (int n = 0; n < N; n++)
-        dlosses[n] = cnt ? 1.0f / cnt : 0.0f;
-    wh_tr_crossentropy_backward(dlogits, dlosses, m->targets, m->probs, N, V);
+    wh_tr_crossentropy_weighted_backward(dlogits, 1.0f, m->targets, m->weights, m->probs, N, V);
     wh_tr_linear_backward(dm, m->g.head, NULL, dlogits, m->xf, m->w.head, N, C, V);
     wh_tr_rmsnorm_backward(dres, m->g.final_norm, dm, h, m->w.final_norm, m->rstdf, N, C);
 
-    if (c->mtp) {
-        mean_loss(m->losses2, m->targets2, N, &cnt);
-        for (int n = 0; n < N; n++)
-            dlosses[n] = cnt ? c->mtp_lambda / cnt : 0.0f;
-        wh_tr_crossentropy_backward(dlogits, dlosses, m->targets2, m->probs2, N, V);
+    if (c->mtp && !m->main_only) {
+        /* weights2 already holds lambda times the MTP target weights */
+        wh_tr_crossentropy_weighted_backward(dlogits, 1.0f, m->targets2, m->weights2, m->probs2,
+                                             N, V);
         wh_tr_linear_backward(dm, m->g.head, NULL, dlogits, m->xf2, m->w.head, N, C, V);
         wh_tr_rmsnorm_backward(dm, m->g.mtp_norm, dm, m->mtp_out, m->w.mtp_norm, m->rstdf2, N,
                                C);

@@ -24,6 +24,11 @@
  * The routing bias [(L+mtp)][E] is state, not a parameter (no gradient).
  *
  * Loss = CE(main) + mtp_lambda * CE(MTP) + sum over MoE blocks of the balance loss.
+ * With per-target weights w (wh_tr_model_forward_w; SFT's assistant mask, GRPO's token
+ * coefficients): CE(main) = sum_n w_n CE_n and CE(MTP) = sum_n w_{n+1} CE2_n (the MTP
+ * target of position t is the main target of t+1, and carries its weight).
+ * main_only = 1 (set by the caller; GRPO) leaves out the MTP module and the balance loss:
+ * loss = CE(main) alone.
  * MTP at position t reads h_t (the last block's output, before the final norm) and the
  * embedding of targets[t] (= token t+1) and predicts targets[t+1]; the last position of
  * each sequence has no MTP target.
@@ -92,7 +97,9 @@ typedef struct wh_tr_model {
     float *res;      /* [L+1][N][C] residual stream */
     float *xf, *rstdf, *logits, *probs, *losses;
     float *e, *mtp_saved, *mtp_in, *mtp_out, *xf2, *rstdf2, *logits2, *probs2, *losses2;
+    float *weights, *weights2; /* [N] the loss weight of each main / MTP target */
     int *tokens, *targets, *targets2;
+    int main_only;             /* 1: main CE only (no MTP, no balance loss) */
 
     float loss, loss_main, loss_mtp, loss_bal;
 } wh_tr_model;
@@ -105,6 +112,12 @@ void wh_tr_model_free(wh_tr_model *m);
 /* tokens, targets [B][T] (a negative target is ignored); returns the total loss and sets
  * loss_main, loss_mtp, loss_bal. */
 float wh_tr_model_forward(wh_tr_model *m, const int *tokens, const int *targets);
+/* The same with a loss weight per target (weights [B][T]): loss_main = sum_n w_n CE_n
+ * (no normalisation: the weights carry it), loss_mtp = sum_n w_{n+1} CE2_n. weights NULL is
+ * wh_tr_model_forward. After it, m->losses[n] = -log p(targets[n]) and m->probs the
+ * softmax of every row (GRPO reads both). */
+float wh_tr_model_forward_w(wh_tr_model *m, const int *tokens, const int *targets,
+                            const float *weights);
 void wh_tr_model_zero_grad(wh_tr_model *m);
 /* Accumulates d(loss)/d(params) into m->grads for the last forward. */
 void wh_tr_model_backward(wh_tr_model *m);

@@ -65,6 +65,18 @@ void wh_tr_crossentropy_forward(float *losses, float *probs, const float *logits
 void wh_tr_crossentropy_backward(float *dlogits, const float *dlosses, const int *targets,
                                  const float *probs, int N, int V);
 
+/* Weighted cross-entropy, the per-target loss weights of SFT (a mask on the assistant's
+ * tokens, normalised over the batch) and of GRPO (each token's coefficient):
+ *   loss = sum_n weights[n] * losses[n],  losses[n] = -log softmax(logits[n])[targets[n]]
+ * (sum in double; a negative target contributes nothing). losses[N], probs[N][V] saved.
+ * backward: dlogits[n] = dloss * weights[n] * (probs[n] - onehot(targets[n])). */
+void wh_tr_crossentropy_weighted_forward(float *loss, float *losses, float *probs,
+                                         const float *logits, const int *targets,
+                                         const float *weights, int N, int V);
+void wh_tr_crossentropy_weighted_backward(float *dlogits, float dloss, const int *targets,
+                                          const float *weights, const float *probs, int N,
+                                          int V);
+
 /* SwiGLU MLP: out = down(silu(gate x) * up x); gate, up [I][C], down [C][I]. */
 typedef struct wh_tr_mlp_w {
     float *gate, *up, *down;

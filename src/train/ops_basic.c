@@ -169,6 +169,37 @@ void wh_tr_crossentropy_backward(float *dlogits, const float *dlosses, const int
     }
 }
 
+void wh_tr_crossentropy_weighted_forward(float *loss, float *losses, float *probs,
+                                         const float *logits, const int *targets,
+                                         const float *weights, int N, int V)
+{
+    wh_tr_crossentropy_forward(losses, probs, logits, targets, N, V);
+    double s = 0.0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0)
+            s += (double)weights[n] * losses[n];
+    *loss = (float)s;
+}
+
+void wh_tr_crossentropy_weighted_backward(float *dlogits, float dloss, const int *targets,
+                                          const float *weights, const float *probs, int N,
+                                          int V)
+{
+    for (int n = 0; n < N; n++) {
+        const float *p = probs + (size_t)n * V;
+        float *d = dlogits + (size_t)n * V;
+        int y = targets[n];
+        if (y < 0) {
+            memset(d, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        float dl = dloss * weights[n];
+        for (int v = 0; v < V; v++)
+            d[v] = dl * p[v];
+        d[y] -= dl;
+    }
+}
+
 /* ---- SwiGLU MLP ---- */
 
 size_t wh_tr_mlp_saved_floats(int N, int I)

@@ -13,7 +13,7 @@
 #include "base/mapfile.h"
 #include "train/train_config.h"
 
-typedef enum { K_INT, K_FLOAT, K_U64, K_STR, K_BOOL, K_SCHED, K_ROPE } ktype;
+typedef enum { K_INT, K_FLOAT, K_U64, K_STR, K_BOOL, K_SCHED, K_ROPE, K_AGG } ktype;
 
 typedef struct key {
     const char *name;
@@ -25,6 +25,7 @@ typedef struct key {
 #define M(f) offsetof(wh_train_opts, model) + offsetof(wh_tr_config, f)
 #define H(f) offsetof(wh_train_opts, hp) + offsetof(wh_tr_hparams, f)
 #define O(f) offsetof(wh_train_opts, f)
+#define R(f) offsetof(wh_train_opts, rl) + offsetof(wh_rl_opts, f)
 
 static const key KEYS[] = {
     /* model (DeepSeek-V3 architecture; HF config.json names) */
@@ -87,7 +88,32 @@ static const key KEYS[] = {
     {"log_interval", K_INT, O(log_interval), "steps between progress lines"},
     {"threads", K_INT, O(threads), "BLAS threads; 0 = OpenBLAS's default"},
     {"out", K_STR, O(out), "output folder: checkpoint, log, plot, export"},
+    /* post-training: whale sft, grpo, distill (docs/R1.md) */
+    {"init_from", K_STR, R(init_from), "checkpoint.bin or HF model folder to start from; empty = seeded init"},
+    {"tokenizer", K_STR, R(tokenizer), "tokenizer folder/json; empty = init_from's folder"},
+    {"sft_data", K_STR, R(sft_data), "sft: JSONL conversations (whale tasks --sft)"},
+    {"teacher", K_STR, R(teacher), "distill: solver, or a model whale runs"},
+    {"tasks", K_STR, R(tasks), "grpo/distill: families, comma-separated, or all"},
+    {"levels", K_STR, R(levels), "grpo/distill: level L or range LO-HI"},
+    {"task_seed", K_U64, R(task_seed), "grpo/distill: train items task_seed * 2^32 + k"},
+    {"prompts", K_INT, R(prompts), "grpo: prompts (groups) per step"},
+    {"group", K_INT, R(group), "grpo: samples per prompt G"},
+    {"max_new_tokens", K_INT, R(max_new_tokens), "response tokens at most; 0 = what seq_len leaves"},
+    {"temperature", K_FLOAT, R(temperature), "sampling temperature of rollouts / the teacher"},
+    {"top_p", K_FLOAT, R(top_p), "nucleus sampling; 1 = off"},
+    {"mu", K_INT, R(mu), "grpo: policy updates per rollout batch"},
+    {"clip_eps", K_FLOAT, R(clip_eps), "grpo: ratio clip below, 1 - eps"},
+    {"clip_eps_high", K_FLOAT, R(clip_eps_high), "grpo: ratio clip above, 1 + eps_high (DAPO clip-higher)"},
+    {"kl_beta", K_FLOAT, R(kl_beta), "grpo: weight of the k3 KL to the reference; 0 = off"},
+    {"ref_reset", K_INT, R(ref_reset), "grpo: steps between reference resets; 0 = never"},
+    {"aggregation", K_AGG, R(aggregation), "grpo: token (DAPO) or sequence (GRPO) loss mean"},
+    {"adv_eps", K_FLOAT, R(adv_eps), "grpo: A = (r - mean) / (std + adv_eps)"},
+    {"dynamic_sampling", K_BOOL, R(dynamic_sampling), "grpo: replace groups of equal rewards (DAPO)"},
+    {"max_resample", K_INT, R(max_resample), "grpo: replacement groups per step at most"},
+    {"distill_n", K_INT, R(distill_n), "distill: prompts per family and level"},
+    {"distill_k", K_INT, R(distill_k), "distill: teacher samples per prompt"},
 };
+
 #define N_KEYS (sizeof KEYS / sizeof KEYS[0])
 
 void wh_train_opts_defaults(wh_train_opts *o)
@@ -113,6 +139,24 @@ void wh_train_opts_defaults(wh_train_opts *o)
     o->checkpoint_interval = 500;
     o->log_interval = 1;
     o->threads = 0;
+    wh_rl_opts *r = &o->rl;
+    snprintf(r->teacher, sizeof r->teacher, "solver");
+    snprintf(r->tasks, sizeof r->tasks, "all");
+    snprintf(r->levels, sizeof r->levels, "1");
+    r->prompts = 4;
+    r->group = 8;
+    r->mu = 1;
+    r->aggregation = WH_AGG_TOKEN;
+    r->dynamic_sampling = 1;
+    r->max_resample = 8;
+    r->temperature = 1.0f;
+    r->top_p = 1.0f;
+    r->clip_eps = 0.2f;
+    r->clip_eps_high = 0.28f;
+    r->kl_beta = 0.04f;
+    r->adv_eps = 1e-4f;
+    r->distill_n = 16;
+    r->distill_k = 1;
 }
 
 static const key *find_key(const char *name)
@@ -187,6 +231,16 @@ int wh_train_opts_set(wh_train_opts *o, const char *name, const char *value, con
         if (v < 0)
             return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want none or yarn", where, name,
                           value);
+        memcpy(p, &v, sizeof v);
+        break;
+    }
+    case K_AGG: {
+        int v = strcmp(value, "token") == 0 ? WH_AGG_TOKEN
+                : strcmp(value, "sequence") == 0 ? WH_AGG_SEQUENCE
+                                                 : -1;
+        if (v < 0)
+            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want token or sequence", where,
+                          name, value);
         memcpy(p, &v, sizeof v);
         break;
     }
@@ -280,6 +334,10 @@ void wh_train_opts_write(const wh_train_opts *o, FILE *f)
             memcpy(&iv, p, sizeof iv);
             fprintf(f, "%s", iv == WH_ROPE_YARN ? "yarn" : "none");
             break;
+        case K_AGG:
+            memcpy(&iv, p, sizeof iv);
+            fprintf(f, "%s", iv == WH_AGG_SEQUENCE ? "sequence" : "token");
+            break;
         case K_STR:
             fprintf(f, "%s", p);
             break;
@@ -288,9 +346,24 @@ void wh_train_opts_write(const wh_train_opts *o, FILE *f)
     }
 }
 
+/* The pretraining keys come first, the post-training keys from init_from on. */
+static size_t n_train_keys(void)
+{
+    size_t i = 0;
+    while (i < N_KEYS && strcmp(KEYS[i].name, "init_from") != 0)
+        i++;
+    return i;
+}
+
 void wh_train_opts_help(FILE *f)
 {
-    for (size_t i = 0; i < N_KEYS; i++)
+    for (size_t i = 0; i < n_train_keys(); i++)
+        fprintf(f, "  %-33s %s\n", KEYS[i].name, KEYS[i].help);
+}
+
+void wh_rl_opts_help(FILE *f)
+{
+    for (size_t i = n_train_keys(); i < N_KEYS; i++)
         fprintf(f, "  %-33s %s\n", KEYS[i].name, KEYS[i].help);
 }
 

@@ -115,6 +115,12 @@ void wh_trainer_micro(wh_trainer *t, const int *tokens, const int *targets)
     wh_tr_model_forward(m, tokens, targets);
     wh_tr_model_zero_grad(m);
     wh_tr_model_backward(m);
+    wh_trainer_accumulate(t);
+}
+
+void wh_trainer_accumulate(wh_trainer *t)
+{
+    wh_tr_model *m = &t->model;
     for (size_t i = 0; i < m->n_params; i++)
         t->gsum[i] += m->grads[i];
     int N = m->B * m->T;

@@ -80,6 +80,10 @@ float wh_tr_lr_at(const wh_tr_hparams *hp, int step);
 void wh_trainer_begin(wh_trainer *t);
 /* tokens, targets [B][T]. */
 void wh_trainer_micro(wh_trainer *t, const int *tokens, const int *targets);
+/* The second half of wh_trainer_micro, for a caller that ran its own forward and
+ * backward on t->model (zeroed gradients first; SFT's and GRPO's weighted losses):
+ * reduce.grads += grads, the expert load and the losses added in. */
+void wh_trainer_accumulate(wh_trainer *t);
 /* n_micro: micro-batches in the global batch (over all ranks). Returns the mean loss. */
 float wh_trainer_finish(wh_trainer *t, int n_micro);
 /* begin + n_micro micro-batches (tokens, targets [n_micro][B][T]) + finish. */
