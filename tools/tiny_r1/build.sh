@@ -4,7 +4,11 @@
 #   2. tokenizer: a 462-id byte-level BPE with the R1 markers (make_tokenizer.py)
 #   3. pretraining of a DeepSeek-V3-architecture model (MLA + MoE + MTP) on the
 #      R1-formatted corpus (pretrain.conf, whale train)
-#   4. export to GGUF (whale quantize) and evaluation on the held-out tasks (whale eval)
+#   4. SFT cold start on the solvers' conversations, loss on the reply (sft.conf)
+#   5. GRPO with rule-based rewards on the R1 tasks (grpo.conf)
+#   6. export to GGUF (whale quantize) and evaluation on the held-out tasks (whale eval)
+# STEPS, SFT_STEPS, GRPO_STEPS override the configs' step counts; PRETRAINED=checkpoint
+# skips stages 1-3 (data and tokenizer must then exist in WORK_DIR).
 # Deterministic by seed. usage: build.sh [WORK_DIR] ; writes models/whale-tiny-r1.gguf
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,17 +17,27 @@ WORK=${1:-$ROOT/build/tiny-r1}
 STEPS=${STEPS:-600}
 mkdir -p "$WORK" "$ROOT/models"
 t0=$(date +%s)
-echo "== 1. data"
-sh "$ROOT/tools/tiny_r1/make_corpus.sh" "$W" "$WORK/data"
-echo "== 2. tokenizer"
-python3 "$ROOT/tools/tiny_r1/make_tokenizer.py" "$WORK/data/corpus.txt" "$WORK/tok" --merges 200
-"$W" data -t "$WORK/tok" -o "$WORK/shards" --val 0.02 --seed 1 "$WORK/data/pretrain.jsonl"
-echo "== 3. pretraining"
-"$W" train "$ROOT/tools/tiny_r1/pretrain.conf" --data "$WORK/shards" --out "$WORK/pretrain" \
-    --steps "$STEPS"
-cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$WORK/pretrain/model/"
-echo "== 4. export and evaluation"
-"$W" quantize "$WORK/pretrain/model" "$ROOT/models/whale-tiny-r1.gguf" --type f16
+PRE=${PRETRAINED:-}
+if [ -z "$PRE" ]; then
+    echo "== 1. data"
+    sh "$ROOT/tools/tiny_r1/make_corpus.sh" "$W" "$WORK/data"
+    echo "== 2. tokenizer"
+    python3 "$ROOT/tools/tiny_r1/make_tokenizer.py" "$WORK/data/corpus.txt" "$WORK/tok" --merges 200
+    "$W" data -t "$WORK/tok" -o "$WORK/shards" --val 0.02 --seed 1 "$WORK/data/pretrain.jsonl"
+    echo "== 3. pretraining"
+    "$W" train "$ROOT/tools/tiny_r1/pretrain.conf" --data "$WORK/shards" --out "$WORK/pretrain" \
+        --steps "$STEPS"
+    PRE=$WORK/pretrain/checkpoint.bin
+fi
+echo "== 4. SFT"
+"$W" sft "$ROOT/tools/tiny_r1/sft.conf" --init_from "$PRE" --tokenizer "$WORK/tok" \
+    --sft_data "$WORK/data/sft.jsonl" --out "$WORK/sft" --steps "${SFT_STEPS:-400}"
+echo "== 5. GRPO"
+"$W" grpo "$ROOT/tools/tiny_r1/grpo.conf" --init_from "$WORK/sft/checkpoint.bin" \
+    --tokenizer "$WORK/tok" --out "$WORK/grpo" --steps "${GRPO_STEPS:-60}"
+cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$WORK/grpo/model/"
+echo "== 6. export and evaluation"
+"$W" quantize "$WORK/grpo/model" "$ROOT/models/whale-tiny-r1.gguf" --type f16
 "$W" eval -m "$ROOT/models/whale-tiny-r1.gguf" --tasks arith,sort,countdown --levels 1-2 \
     --n 50 --k 1 --temp 0 --seed 1 --json "$WORK/eval.json" | tee "$WORK/eval.txt"
 echo "tiny-r1: done in $(( $(date +%s) - t0 )) s; models/whale-tiny-r1.gguf"
