@@ -16,6 +16,10 @@ int cmd_sft(int argc, char **argv);     /* cmd_sft.c: whale sft (R1 cold start) 
 int cmd_distill(int argc, char **argv); /* cmd_sft.c: whale distill (teacher traces + SFT) */
 int cmd_grpo(int argc, char **argv);    /* cmd_grpo.c: whale grpo (RL on the R1 tasks) */
 
+/* Whole-string numbers within [lo, hi]: 1 and *out set, or 0 (args.c). */
+int cli_parse_long(const char *s, long lo, long hi, long *out);
+int cli_parse_float(const char *s, double lo, double hi, float *out);
+
 /* Prints "whale: <msg>" to stderr; returns the exit status 1. */
 int cli_fail(const char *fmt, ...);
 

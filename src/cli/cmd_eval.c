@@ -36,28 +36,6 @@ static void usage(void)
            WH_TASK_LEVEL_MAX);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
-}
-
-static int parse_float(const char *s, double lo, double hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return 0;
-    *out = (float)v;
-    return 1;
-}
-
 /* "arith,sort" -> bit mask; 0 on an unknown name. */
 static unsigned parse_families(const char *s)
 {
@@ -92,14 +70,14 @@ static int parse_levels(const char *s, int *lo, int *hi)
     char *dash = strchr(buf, '-');
     long a, b;
     if (dash == NULL) {
-        if (!parse_long(buf, 1, WH_TASK_LEVEL_MAX, &a))
+        if (!cli_parse_long(buf, 1, WH_TASK_LEVEL_MAX, &a))
             return 0;
         *lo = *hi = (int)a;
         return 1;
     }
     *dash = '\0';
-    if (!parse_long(buf, 1, WH_TASK_LEVEL_MAX, &a) ||
-        !parse_long(dash + 1, 1, WH_TASK_LEVEL_MAX, &b) || a > b)
+    if (!cli_parse_long(buf, 1, WH_TASK_LEVEL_MAX, &a) ||
+        !cli_parse_long(dash + 1, 1, WH_TASK_LEVEL_MAX, &b) || a > b)
         return 0;
     *lo = (int)a;
     *hi = (int)b;
@@ -139,25 +117,25 @@ int cmd_eval(int argc, char **argv)
             if (!parse_levels(argv[++i], &o.level_lo, &o.level_hi))
                 return cli_fail("eval: --levels takes L or A-B within 1..%d", WH_TASK_LEVEL_MAX);
         } else if (strcmp(a, "--n") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 1000000, &v))
+            if (!cli_parse_long(argv[++i], 1, 1000000, &v))
                 return cli_fail("eval: --n needs 1..1000000");
             o.n = (int)v;
         } else if (strcmp(a, "--k") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 256, &v))
+            if (!cli_parse_long(argv[++i], 1, 256, &v))
                 return cli_fail("eval: --k needs 1..256");
             o.k = (int)v;
         } else if (strcmp(a, "--temp") == 0 && has) {
-            if (!parse_float(argv[++i], 0, 100, &o.temperature))
+            if (!cli_parse_float(argv[++i], 0, 100, &o.temperature))
                 return cli_fail("eval: --temp needs a number >= 0");
         } else if (strcmp(a, "--top-p") == 0 && has) {
-            if (!parse_float(argv[++i], 1e-6, 1, &o.top_p))
+            if (!cli_parse_float(argv[++i], 1e-6, 1, &o.top_p))
                 return cli_fail("eval: --top-p needs 0 < p <= 1");
         } else if (strcmp(a, "--seed") == 0 && has) {
-            if (!parse_long(argv[++i], 0, 0x7fffffffL, &v))
+            if (!cli_parse_long(argv[++i], 0, 0x7fffffffL, &v))
                 return cli_fail("eval: --seed needs 0..2147483647");
             o.seed = (uint64_t)v;
         } else if (strcmp(a, "--max-tokens") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 1 << 24, &v))
+            if (!cli_parse_long(argv[++i], 1, 1 << 24, &v))
                 return cli_fail("eval: --max-tokens needs a positive count");
             o.max_tokens = (int)v;
         } else if (strcmp(a, "--mode") == 0 && has) {
@@ -171,10 +149,10 @@ int cmd_eval(int argc, char **argv)
         } else if (strcmp(a, "--json") == 0 && has) {
             json = argv[++i];
         } else if (strcmp(a, "--ctx") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 1 << 24, &ctx))
+            if (!cli_parse_long(argv[++i], 1, 1 << 24, &ctx))
                 return cli_fail("eval: --ctx needs a positive count");
         } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
-            if (!parse_long(argv[++i], 1, 1024, &threads))
+            if (!cli_parse_long(argv[++i], 1, 1024, &threads))
                 return cli_fail("eval: --threads needs 1..1024");
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             quiet = 1;

@@ -40,17 +40,6 @@ static void usage(void)
            "  --stop-at-eos         stop when the model's EOS id is generated\n");
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
-}
-
 /* "1,2,3" -> ids; returns count or -1. */
 static int parse_tokens(const char *s, int32_t **out)
 {
@@ -208,17 +197,6 @@ static int run_text(wh_model *m, wh_session *s, const text_opts *to)
     return 0;
 }
 
-static int parse_float(const char *s, double lo, double hi, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return 0;
-    *out = (float)v;
-    return 1;
-}
-
 int cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *toks = NULL, *dump = NULL;
@@ -242,38 +220,38 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--system") == 0 && has) {
             to.system = argv[++i];
         } else if (strcmp(a, "--temp") == 0 && has) {
-            if (!parse_float(argv[++i], 0, 100, &to.temp))
+            if (!cli_parse_float(argv[++i], 0, 100, &to.temp))
                 return cli_fail("run: --temp needs a number >= 0");
             to.temp_set = 1;
         } else if (strcmp(a, "--top-p") == 0 && has) {
-            if (!parse_float(argv[++i], 1e-6, 1, &to.top_p))
+            if (!cli_parse_float(argv[++i], 1e-6, 1, &to.top_p))
                 return cli_fail("run: --top-p needs 0 < p <= 1");
             to.top_p_set = 1;
         } else if (strcmp(a, "--min-p") == 0 && has) {
-            if (!parse_float(argv[++i], 0, 1, &to.min_p))
+            if (!cli_parse_float(argv[++i], 0, 1, &to.min_p))
                 return cli_fail("run: --min-p needs 0..1");
         } else if (strcmp(a, "--top-k") == 0 && has) {
-            if (!parse_int(argv[++i], 0, 1 << 24, &to.top_k))
+            if (!cli_parse_long(argv[++i], 0, 1 << 24, &to.top_k))
                 return cli_fail("run: --top-k needs a count >= 0");
         } else if (strcmp(a, "--seed") == 0 && has) {
-            if (!parse_int(argv[++i], 0, 0x7fffffffL, &to.seed))
+            if (!cli_parse_long(argv[++i], 0, 0x7fffffffL, &to.seed))
                 return cli_fail("run: --seed needs 0..2147483647");
         } else if (strcmp(a, "--think-budget") == 0 && has) {
-            if (!parse_int(argv[++i], 0, 1 << 24, &to.think_budget))
+            if (!cli_parse_long(argv[++i], 0, 1 << 24, &to.think_budget))
                 return cli_fail("run: --think-budget needs a count >= 0");
         } else if (strcmp(a, "--hide-reasoning") == 0) {
             to.hide = 1;
         } else if (strcmp(a, "-n") == 0 && has) {
-            if (!parse_int(argv[++i], 0, 1 << 20, &n_gen))
+            if (!cli_parse_long(argv[++i], 0, 1 << 20, &n_gen))
                 return cli_fail("run: -n needs a count (0..1048576)");
         } else if (strcmp(a, "--top") == 0 && has) {
-            if (!parse_int(argv[++i], 1, 100, &top))
+            if (!cli_parse_long(argv[++i], 1, 100, &top))
                 return cli_fail("run: --top needs 1..100");
         } else if (strcmp(a, "--ctx") == 0 && has) {
-            if (!parse_int(argv[++i], 1, 1 << 24, &ctx))
+            if (!cli_parse_long(argv[++i], 1, 1 << 24, &ctx))
                 return cli_fail("run: --ctx needs a positive count");
         } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
-            if (!parse_int(argv[++i], 1, 1024, &threads))
+            if (!cli_parse_long(argv[++i], 1, 1024, &threads))
                 return cli_fail("run: --threads needs 1..1024");
         } else if (strcmp(a, "--mla") == 0 && has) {
             const char *v = argv[++i];

@@ -28,17 +28,6 @@ static void usage(void)
            WH_TASK_LEVEL_MAX);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
-}
-
 /* family, level, prompt and answer, tab-separated (prompts hold no tabs or newlines). */
 static void print_plain(const wh_task *t)
 {
@@ -64,13 +53,13 @@ int cmd_tasks(int argc, char **argv)
             if (fam == -1 && strcmp(f, "all") != 0)
                 return cli_fail("tasks: --family is arith, countdown, sort or all");
         } else if (strcmp(a, "--level") == 0 && has) {
-            if (!parse_long(argv[++i], 1, WH_TASK_LEVEL_MAX, &level))
+            if (!cli_parse_long(argv[++i], 1, WH_TASK_LEVEL_MAX, &level))
                 return cli_fail("tasks: --level needs 1..%d", WH_TASK_LEVEL_MAX);
         } else if (strcmp(a, "--n") == 0 && has) {
-            if (!parse_long(argv[++i], 0, 100000000L, &n))
+            if (!cli_parse_long(argv[++i], 0, 100000000L, &n))
                 return cli_fail("tasks: --n needs 0..100000000");
         } else if (strcmp(a, "--seed") == 0 && has) {
-            if (!parse_long(argv[++i], 0, 0x7fffffffL, &seed))
+            if (!cli_parse_long(argv[++i], 0, 0x7fffffffL, &seed))
                 return cli_fail("tasks: --seed needs 0..2147483647");
         } else if (strcmp(a, "--split") == 0 && has) {
             const char *s = argv[++i];
