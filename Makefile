@@ -10,6 +10,7 @@
 #   make tiny-r1    reproduce models/whale-tiny-r1.gguf from scratch
 #   make test-fuzz  libFuzzer targets (clang): regressions, then 50,000 inputs each
 #   make coverage   gcov branch coverage of the parsers
+#   make test-load  server load and abuse tests (about 7 minutes; not part of make test)
 
 CC      ?= cc
 BUILD   ?= build
@@ -218,7 +219,8 @@ fuzz: fuzz-build
 #                    found) through the targets built with gcc, then prints branch
 #                    coverage per parser file and the error reports never reached.
 COV_BUILD ?= build-cov
-COV_TESTS := test_bad_input test_tokenizer test_tokenizer_bad test_chat test_faults test_parsers_cov
+COV_TESTS := test_bad_input test_tokenizer test_tokenizer_bad test_chat test_faults test_api \
+             test_parsers_cov
 COV_FUZZ  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: coverage cov-bins
@@ -238,3 +240,15 @@ cov-bins: $(COV_TESTS:%=$(BUILD)/tests/%) $(COV_FUZZ:%=$(BUILD)/fuzz-replay/%)
 $(BUILD)/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WFLAGS) $(CFLAGS) -o $@ $< tests/fuzz/replay.c $(LIB) $(LDLIBS)
+
+# ---- server load and abuse tests (issue 8); not part of `make test` -----------------
+#   make test-load   tests/serve/load.mjs against `whale serve -m tests/fixtures/dsv3.gguf
+#                    --parallel 8 --queue 64` on loopback: 32 streaming clients for
+#                    SOAK_SECONDS (default 300) with RSS growth <= 5%, 1,000 connect-and-
+#                    drop clients, slow clients, 100 MB and malformed bodies. Node only
+#                    (no npm packages); CI runs it from .ci/run.
+SOAK_SECONDS ?= 300
+.PHONY: test-load
+test-load: all
+	@command -v node >/dev/null 2>&1 || { echo "test-load: FAIL: node not found"; exit 1; }
+	BUILD=$(BUILD) SOAK_SECONDS=$(SOAK_SECONDS) timeout $$(( $(SOAK_SECONDS) + 330 )) node tests/serve/load.mjs

@@ -31,7 +31,9 @@ static void usage(void)
            "  --ctx N            context positions per slot (default min(model, 4096))\n"
            "  -t, --threads N    threads for the forward pass (default: one per CPU)\n"
            "  --cors ORIGIN      send CORS headers allowing ORIGIN (default: none)\n"
-           "  --max-body BYTES   request body limit (default 1048576)\n\n"
+           "  --max-body BYTES   request body limit (default 1048576)\n"
+           "  --timeout SECONDS  close a connection idle this long, or whose request's headers\n"
+           "                     and body take longer to arrive (default 30)\n\n"
            "endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
            "GET /health, GET /metrics, GET / (web chat). See docs/SERVER.md.\n");
 }
@@ -102,6 +104,10 @@ int cmd_serve(int argc, char **argv)
             if (!parse_long(argv[++i], 1024, 1L << 30, &v))
                 return cli_fail("serve: --max-body needs 1024..1073741824 bytes");
             ho.max_body = (size_t)v;
+        } else if (strcmp(a, "--timeout") == 0 && has) {
+            if (!parse_long(argv[++i], 1, 86400, &v))
+                return cli_fail("serve: --timeout needs 1..86400 seconds");
+            ho.timeout_s = (int)v;
         } else {
             return cli_fail("serve: unexpected argument \"%s\" (see whale serve --help)", a);
         }

@@ -13,6 +13,11 @@
  * freed, or when the handler returns) and one per submitted engine request (dropped
  * on its DONE event); the last one frees it. The HTTP side releases its wh_request
  * handles itself, so the engine thread never calls back into the engine.
+ *
+ * Slow clients: libmicrohttpd's connection timeout only closes a connection that is
+ * idle that long, so a client sending one byte every few seconds would hold its
+ * thread for ever. Every connection therefore also has a deadline by which its
+ * request's headers and body must have arrived (see "receive deadlines" below).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +43,19 @@
 
 #define WAIT_SLICE_MS 100
 #define STREAM_BLOCK 4096
+#define DEFAULT_TIMEOUT_S 30
+#define WATCHDOG_MS 250
+#define LINGER_MS 2000
+
+/* A connection still receiving its request, watched for its deadline. */
+typedef struct watch {
+    struct watch *prev, *next;
+    int fd;
+    int receiving; /* 0 once the whole request is in (the answer is under way) */
+    int dropped;   /* the watchdog has shut its socket down */
+    int linked;    /* in wh_http.watches */
+    double deadline;
+} watch;
 
 struct wh_http {
     struct MHD_Daemon *d;
@@ -50,6 +68,12 @@ struct wh_http {
     atomic_ullong counter; /* ids and default seeds */
     uint64_t salt;
     int port;
+    /* receive deadlines: the watched connections and the watchdog thread */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    watch *watches;
+    int wd_stop;
+    pthread_t wd;
 };
 
 /* ---- jobs: the log the engine thread writes and the HTTP thread reads ---- */
@@ -96,6 +120,7 @@ struct job {
     wh_logit_bias *bias; /* the engine reads it until DONE (engine.h copies only stops) */
     char *out;                    /* stream: formatted bytes not yet handed to MHD */
     size_t out_len, out_off, out_cap;
+    double heartbeat_s, last_sent; /* stream: SSE comment after this long without bytes */
 };
 
 static void job_unref(job *j)
@@ -252,6 +277,106 @@ static void wait_slice(job *j)
     pthread_cond_timedwait(&j->cv, &j->mu, &ts);
 }
 
+/* ---- receive deadlines ----
+ * Each connection is registered when MHD accepts it (NOTIFY_CONNECTION STARTED) with
+ * deadline = now + timeout. When the request has arrived whole (a GET is routed, or
+ * the completion handler runs) it stops being watched; when that request completes
+ * the connection is watched again for the next keep-alive request, from that moment.
+ * Every WATCHDOG_MS the watchdog shuts down (shutdown(2), not close) the socket of a
+ * watched connection past its deadline; MHD then reads end-of-file and closes it
+ * itself. MHD sends the CLOSED notification, which unlinks the entry under the same
+ * mutex, before it closes the descriptor, so a descriptor is never touched after it
+ * could have been reused. */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    wh_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        watch *w = calloc(1, sizeof *w);
+        *socket_ctx = w;
+        if (w == NULL || ci == NULL)
+            return; /* unwatched: only the idle timeout applies */
+        w->fd = ci->connect_fd;
+        w->receiving = 1;
+        w->deadline = now_s() + h->o.timeout_s;
+        pthread_mutex_lock(&h->wmu);
+        w->linked = 1;
+        w->next = h->watches;
+        if (h->watches != NULL)
+            h->watches->prev = w;
+        h->watches = w;
+        pthread_mutex_unlock(&h->wmu);
+        return;
+    }
+    watch *w = *socket_ctx;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&h->wmu);
+    if (w->linked) {
+        if (w->prev != NULL)
+            w->prev->next = w->next;
+        else
+            h->watches = w->next;
+        if (w->next != NULL)
+            w->next->prev = w->prev;
+    }
+    pthread_mutex_unlock(&h->wmu);
+    free(w);
+    *socket_ctx = NULL;
+}
+
+/* receiving = 1: watch the connection again from now (a keep-alive connection waits
+ * for its next request); 0: its request is in. */
+static void watch_set(wh_http *h, struct MHD_Connection *c, int receiving)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL)
+        return;
+    watch *w = ci->socket_context;
+    pthread_mutex_lock(&h->wmu);
+    w->receiving = receiving;
+    if (receiving)
+        w->deadline = now_s() + h->o.timeout_s;
+    pthread_mutex_unlock(&h->wmu);
+}
+
+static void *watchdog(void *arg)
+{
+    wh_http *h = arg;
+    pthread_mutex_lock(&h->wmu);
+    while (!h->wd_stop) {
+        double t = now_s();
+        for (watch *w = h->watches; w != NULL; w = w->next) {
+            if (w->receiving && !w->dropped && t > w->deadline) {
+                w->dropped = 1;
+                shutdown(w->fd, SHUT_RDWR);
+                wh_metrics_timeout(h->metrics);
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += WATCHDOG_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->wcv, &h->wmu, &ts);
+    }
+    pthread_mutex_unlock(&h->wmu);
+    return NULL;
+}
+
 /* ---- responses ---- */
 
 static void add_common_headers(wh_http *h, struct MHD_Response *r)
@@ -270,6 +395,7 @@ typedef struct conn {
     char *body;
     size_t len, cap;
     int too_large;
+    int refused_unread; /* 413 queued before the body was read: linger_drain on completion */
 } conn;
 
 static enum MHD_Result send_buf(wh_http *h, struct MHD_Connection *c, conn *cn, int status,
@@ -313,13 +439,6 @@ static enum MHD_Result send_error(wh_http *h, struct MHD_Connection *c, conn *cn
                                   const wh_api_error *e)
 {
     return send_json(h, c, cn, e->status, wh_api_error_json(e));
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static uint64_t next_random(wh_http *h)
@@ -428,6 +547,12 @@ static int stream_format(job *j)
     return rc ? -1 : 0;
 }
 
+/* A stream waiting for its first token (queued, or a long prompt being prefilled)
+ * sends nothing; libmicrohttpd would then close it as idle after --timeout. So after
+ * heartbeat_s (half the timeout) without bytes an SSE comment goes out, which clients
+ * ignore. A client that stops reading still times out: its socket fills up. */
+static const char HEARTBEAT[] = ": keep-alive\n\n";
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     job *j = cls;
@@ -441,7 +566,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
             j->out_off += k;
             if (j->out_off == j->out_len)
                 j->out_off = j->out_len = 0;
+            j->last_sent = now_s();
             return (ssize_t)k;
+        }
+        if (!j->finished && now_s() - j->last_sent >= j->heartbeat_s &&
+            max >= sizeof HEARTBEAT - 1) {
+            memcpy(buf, HEARTBEAT, sizeof HEARTBEAT - 1);
+            j->last_sent = now_s();
+            return (ssize_t)(sizeof HEARTBEAT - 1);
         }
         if (j->finished)
             return MHD_CONTENT_READER_END_OF_STREAM;
@@ -583,6 +715,7 @@ static enum MHD_Result handle_completion(wh_http *h, struct MHD_Connection *c, c
                                          wh_api_kind kind)
 {
     wh_api_error e;
+    watch_set(h, c, 0); /* the request is in; generation may take longer than the timeout */
     if (!atomic_load(&h->ready)) {
         wh_api_fail(&e, 503, NULL, "model_loading", "The model is still loading; retry shortly.");
         return send_error(h, c, cn, &e);
@@ -640,6 +773,8 @@ static enum MHD_Result handle_completion(wh_http *h, struct MHD_Connection *c, c
     j->created = (long long)time(NULL);
     j->stopping = &h->stopping;
     j->conn = c;
+    j->heartbeat_s = h->o.timeout_s / 2.0;
+    j->last_sent = now_s();
     snprintf(j->model, sizeof j->model, "%s", h->model_id);
     snprintf(j->id, sizeof j->id, "%s%016llx%08llx", kind == WH_API_CHAT ? "chatcmpl-" : "cmpl-",
              (unsigned long long)next_random(h),
@@ -796,6 +931,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cn->ep = route(url);
         wh_metrics_inflight(h->metrics, 1);
         int post_ep = cn->ep == WH_EP_CHAT || cn->ep == WH_EP_COMPLETIONS;
+        if (!post_ep)
+            watch_set(h, c, 0); /* no body to wait for: the request is in */
         if (h->o.cors != NULL && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
             struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
             if (r == NULL)
@@ -834,16 +971,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             char *end;
             errno = 0;
             unsigned long long v = strtoull(cl, &end, 10);
-            /* A body somewhat over the limit is read and dropped, then answered 413
-             * (clients are rarely able to read an answer sent while they upload); a
-             * huge one is refused at once and the connection closed. */
-            if (errno != 0 || end == cl || v / 64 > h->o.max_body) {
+            /* A declared body over the limit is refused at once, before any of it
+             * is read; on_completed then drains what the client still sends so
+             * that it reads the 413 rather than a reset (linger_drain). */
+            if (errno != 0 || end == cl || v > h->o.max_body) {
+                cn->too_large = cn->refused_unread = 1;
                 wh_api_fail(&e, 413, NULL, "request_too_large",
                             "The request body is larger than the limit of %zu bytes.",
                             h->o.max_body);
                 return send_error(h, c, cn, &e);
             }
-            cn->too_large = v > h->o.max_body;
         }
         return MHD_YES;
     }
@@ -853,6 +990,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t k = *upload_size;
         *upload_size = 0;
         if (cn->too_large || k > h->o.max_body - cn->len) {
+            /* no length declared (chunked): the rest is read and dropped (MHD allows
+             * no answer in mid-upload), bounded by the receive deadline; 413 at the end */
             cn->too_large = 1;
             return MHD_YES;
         }
@@ -873,14 +1012,42 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return handle_completion(h, c, cn, cn->ep == WH_EP_CHAT ? WH_API_CHAT : WH_API_COMPLETION);
 }
 
+/* After a 413 sent while the client was still uploading, MHD closes the socket with
+ * the upload unread, and the kernel answers with a reset that destroys the 413 before
+ * the client reads it. So the answer is followed by our FIN, and what the client still
+ * sends is read and dropped until it closes its side (it stops uploading once it has
+ * the answer), for at most LINGER_MS. Runs on the connection's own thread. */
+static void linger_drain(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL)
+        return;
+    int fd = ci->connect_fd;
+    shutdown(fd, SHUT_WR);
+    double end = now_s() + LINGER_MS / 1000.0;
+    char buf[16384];
+    for (double t = now_s(); t < end; t = now_s()) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int ms = (int)((end - t) * 1000) + 1;
+        if (poll(&p, 1, ms) <= 0)
+            return;
+        ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return;
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     wh_http *h = cls;
     conn *cn = *con_cls;
-    (void)c;
+    watch_set(h, c, 1); /* a keep-alive connection: its next request, from now */
     if (cn == NULL)
         return;
+    if (cn->refused_unread)
+        linger_drain(c);
     int status = cn->status;
     if (status == 0 || (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status == 200))
         status = 499; /* the client went away before the answer was complete */
@@ -898,6 +1065,14 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
+static void http_free(wh_http *h)
+{
+    pthread_cond_destroy(&h->wcv);
+    pthread_mutex_destroy(&h->wmu);
+    wh_metrics_free(h->metrics);
+    free(h);
+}
+
 int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
 {
     *out = NULL;
@@ -911,6 +1086,8 @@ int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
         h->o.max_body = (size_t)1 << 20;
     if (h->o.max_connections <= 0)
         h->o.max_connections = 256;
+    if (h->o.timeout_s <= 0)
+        h->o.timeout_s = DEFAULT_TIMEOUT_S;
     h->created = (long long)time(NULL);
     if (getrandom(&h->salt, sizeof h->salt, 0) != (ssize_t)sizeof h->salt)
         h->salt = (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ull;
@@ -918,6 +1095,20 @@ int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
     if (h->metrics == NULL) {
         free(h);
         return wh_err(err, WH_E_NOMEM, "serve: out of memory");
+    }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int sync_ok = pthread_mutex_init(&h->wmu, NULL) == 0;
+    if (sync_ok && pthread_cond_init(&h->wcv, &ca) != 0) {
+        pthread_mutex_destroy(&h->wmu);
+        sync_ok = 0;
+    }
+    pthread_condattr_destroy(&ca);
+    if (!sync_ok) {
+        wh_metrics_free(h->metrics);
+        free(h);
+        return wh_err(err, WH_E_NOMEM, "serve: cannot create a mutex");
     }
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
@@ -928,8 +1119,7 @@ int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
     snprintf(port, sizeof port, "%d", o->port);
     int gai = getaddrinfo(h->o.host, port, &hints, &ai);
     if (gai != 0) {
-        wh_metrics_free(h->metrics);
-        free(h);
+        http_free(h);
         return wh_err(err, WH_E_INVALID, "serve: cannot resolve --host %s: %s", o->host,
                       gai_strerror(gai));
     }
@@ -941,15 +1131,21 @@ int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
                             MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->o.max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.timeout_s,
+                            MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->d == NULL) {
-        wh_metrics_free(h->metrics);
-        free(h);
+        http_free(h);
         return wh_err(err, WH_E_IO, "serve: cannot listen on %s:%d (in use, or not an address "
                                     "of this machine?)",
                       o->host ? o->host : "127.0.0.1", o->port);
+    }
+    if (pthread_create(&h->wd, NULL, watchdog, h) != 0) {
+        MHD_stop_daemon(h->d);
+        http_free(h);
+        return wh_err(err, WH_E_IO, "serve: cannot start the timeout thread");
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di != NULL ? di->port : o->port;
@@ -975,7 +1171,11 @@ void wh_http_stop(wh_http *h)
     if (h == NULL)
         return;
     atomic_store(&h->stopping, 1);
-    MHD_stop_daemon(h->d);
-    wh_metrics_free(h->metrics);
-    free(h);
+    pthread_mutex_lock(&h->wmu);
+    h->wd_stop = 1;
+    pthread_cond_signal(&h->wcv);
+    pthread_mutex_unlock(&h->wmu);
+    pthread_join(h->wd, NULL);
+    MHD_stop_daemon(h->d); /* its CLOSED notifications free the remaining watches */
+    http_free(h);
 }

@@ -36,6 +36,8 @@ typedef struct wh_http_opts {
     const char *cors;    /* NULL: no CORS headers; else the allowed origin ("*" allowed) */
     size_t max_body;     /* request body limit in bytes; 0 = 1 MiB */
     int max_connections; /* 0 = 256 */
+    int timeout_s;       /* 0 = 30: a connection idle this long is closed, and a request's
+                          * headers and body must arrive within it (slow clients are dropped) */
     const wh_web_asset *assets; /* the web page; may be NULL */
     int n_assets;
 } wh_http_opts;

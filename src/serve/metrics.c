@@ -29,6 +29,7 @@ struct wh_metrics {
         double sum;
     } ep[WH_EP_COUNT];
     long long inflight;
+    long long timeouts; /* connections dropped: request not received in time */
 };
 
 wh_metrics *wh_metrics_new(void)
@@ -77,6 +78,15 @@ void wh_metrics_inflight(wh_metrics *m, int delta)
         return;
     pthread_mutex_lock(&m->mu);
     m->inflight += delta;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void wh_metrics_timeout(wh_metrics *m)
+{
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->timeouts++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -147,6 +157,10 @@ char *wh_metrics_render(wh_metrics *m, const wh_engine_stats *st, size_t *len)
     put(&b, "# HELP whale_http_requests_in_flight Requests being answered now.\n"
             "# TYPE whale_http_requests_in_flight gauge\nwhale_http_requests_in_flight %lld\n",
         m->inflight);
+    put(&b, "# HELP whale_http_timeouts_total Connections closed because a request's headers and "
+            "body did not arrive within the timeout.\n"
+            "# TYPE whale_http_timeouts_total counter\nwhale_http_timeouts_total %lld\n",
+        m->timeouts);
     pthread_mutex_unlock(&m->mu);
     put(&b, "# HELP whale_model_loaded 1 once the model is loaded and the engine runs.\n"
             "# TYPE whale_model_loaded gauge\nwhale_model_loaded %d\n",

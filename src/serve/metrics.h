@@ -30,6 +30,8 @@ void wh_metrics_free(wh_metrics *m);
 void wh_metrics_request(wh_metrics *m, wh_endpoint ep, int status, double seconds);
 /* Requests being answered now (+1 on arrival, -1 when done). */
 void wh_metrics_inflight(wh_metrics *m, int delta);
+/* Counts one connection closed because its request did not arrive within the timeout. */
+void wh_metrics_timeout(wh_metrics *m);
 /* Renders the exposition into a new NUL-terminated buffer (free with free); st may be
  * NULL while the model loads. NULL when out of memory. */
 char *wh_metrics_render(wh_metrics *m, const wh_engine_stats *st, size_t *len);
