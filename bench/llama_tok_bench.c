@@ -42,7 +42,8 @@ static long long encode_all(const struct llama_vocab *v, const char *text, const
         size_t len = off[c + 1] - off[c];
         if (len > INT32_MAX)
             return -1;
-        int32_t n = llama_tokenize(v, text + off[c], (int32_t)len, g_buf, (int32_t)g_cap, false, false);
+        int32_t n =
+            llama_tokenize(v, text + off[c], (int32_t)len, g_buf, (int32_t)g_cap, false, false);
         if (n < 0)
             return -1; /* g_cap is one token per byte plus slack: cannot happen */
         if (ids_out != NULL) {
@@ -64,7 +65,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc < 5 || atoi(argv[3]) <= 0) {
-        fprintf(stderr, "usage: llama_tok_bench VOCAB.gguf TEXT REPS CHUNK [IDS_OUT] | --version\n");
+        fprintf(stderr,
+                "usage: llama_tok_bench VOCAB.gguf TEXT REPS CHUNK [IDS_OUT] | --version\n");
         return 2;
     }
     int reps = atoi(argv[3]);
@@ -118,9 +120,10 @@ int main(int argc, char **argv)
         lo = mbps[r] < lo ? mbps[r] : lo;
         hi = mbps[r] > hi ? mbps[r] : hi;
     }
-    printf("llama.cpp mbps_median %.2f mbps_min %.2f mbps_max %.2f bytes %zu tokens %lld chunks %zu "
-           "load_ms %.1f\n",
-           tb_median(mbps, reps), lo, hi, len, n_tokens, n_chunks, load_ms);
+    printf(
+        "llama.cpp mbps_median %.2f mbps_min %.2f mbps_max %.2f bytes %zu tokens %lld chunks %zu "
+        "load_ms %.1f\n",
+        tb_median(mbps, reps), lo, hi, len, n_tokens, n_chunks, load_ms);
     free(mbps);
     llama_model_free(model);
     llama_backend_free();

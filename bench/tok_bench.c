@@ -49,7 +49,8 @@ static wh_tokenizer *load(const char *path)
 
 static int cmd_load(const char *path, int reps)
 {
-    double *ms = calloc((size_t)reps, sizeof *ms), *cpu = calloc((size_t)reps, sizeof *cpu), best = 1e30;
+    double *ms = calloc((size_t)reps, sizeof *ms), *cpu = calloc((size_t)reps, sizeof *cpu),
+           best = 1e30;
     int32_t nv = 0;
     const char *pre = "";
     if (ms == NULL || cpu == NULL)
@@ -66,8 +67,9 @@ static int cmd_load(const char *path, int reps)
         if (ms[r] < best)
             best = ms[r];
         if (r == reps - 1) { /* pre points into t: print before freeing it */
-            printf("whale load_ms_median %.1f load_ms_min %.1f cpu_ms_median %.1f n_vocab %d pre %s\n",
-                   tb_median(ms, reps), best, tb_median(cpu, reps), (int)nv, pre);
+            printf(
+                "whale load_ms_median %.1f load_ms_min %.1f cpu_ms_median %.1f n_vocab %d pre %s\n",
+                tb_median(ms, reps), best, tb_median(cpu, reps), (int)nv, pre);
         }
         wh_tokenizer_free(t);
     }
@@ -88,7 +90,8 @@ static int encode_all(const wh_tokenizer *t, const char *text, const size_t *off
             return die("encode", &err);
         if (ids_out != NULL) {
             uint32_t k = (uint32_t)n;
-            if (fwrite(&k, sizeof k, 1, ids_out) != 1 || fwrite(ids, sizeof *ids, n, ids_out) != n) {
+            if (fwrite(&k, sizeof k, 1, ids_out) != 1 ||
+                fwrite(ids, sizeof *ids, n, ids_out) != n) {
                 wh_free(ids);
                 return die("write ids", NULL);
             }
@@ -158,7 +161,8 @@ static int cmd_mkgguf(const char *json_path, const char *pre, const char *out)
         !json_object_object_get_ex(model, "merges", &merges) ||
         !json_object_object_get_ex(root, "added_tokens", &added))
         return die("tokenizer.json lacks model.vocab, model.merges or added_tokens", NULL);
-    size_t n = 0, n_added = json_object_array_length(added), n_merges = json_object_array_length(merges);
+    size_t n = 0, n_added = json_object_array_length(added),
+           n_merges = json_object_array_length(merges);
     json_object_object_foreach(vocab, k0, v0)
     {
         (void)k0;
@@ -188,7 +192,8 @@ static int cmd_mkgguf(const char *json_path, const char *pre, const char *out)
     }
     for (size_t i = 0; i < n_added; i++) {
         json_object *a = json_object_array_get_idx(added, i), *id, *c, *sp;
-        if (!json_object_object_get_ex(a, "id", &id) || !json_object_object_get_ex(a, "content", &c))
+        if (!json_object_object_get_ex(a, "id", &id) ||
+            !json_object_object_get_ex(a, "content", &c))
             return die("added_tokens entry without id or content", NULL);
         int special = json_object_object_get_ex(a, "special", &sp) && json_object_get_boolean(sp);
         int k2 = json_object_get_int(id);

@@ -51,9 +51,9 @@ typedef enum wh_arch {
 typedef enum wh_score_func { WH_SCORE_SOFTMAX = 0, WH_SCORE_SIGMOID } wh_score_func;
 
 typedef enum wh_topk_method {
-    WH_TOPK_GREEDY = 0,       /* plain top-k over all experts */
-    WH_TOPK_GROUP_LIMITED,    /* V2: group score = max of the group */
-    WH_TOPK_NOAUX_TC,         /* V3: biased scores, group score = sum of its top-2 */
+    WH_TOPK_GREEDY = 0,    /* plain top-k over all experts */
+    WH_TOPK_GROUP_LIMITED, /* V2: group score = max of the group */
+    WH_TOPK_NOAUX_TC,      /* V3: biased scores, group score = sum of its top-2 */
 } wh_topk_method;
 
 typedef enum wh_rope_scaling {
@@ -76,7 +76,7 @@ typedef struct wh_config {
     float rms_norm_eps;
     float rope_theta;
     bool tie_word_embeddings;
-    bool attention_bias; /* q/k/v biases (Qwen2) */
+    bool attention_bias;   /* q/k/v biases (Qwen2) */
     bool rope_interleaved; /* pairs (2i, 2i+1) instead of (i, i+d/2) */
 
     /* Multi-head latent attention */
@@ -116,8 +116,8 @@ typedef struct wh_config {
 /* Sizes derived from a config; computed in one place (wh_config_derive). */
 typedef struct wh_dims {
     int is_mla;
-    int q_head_dim;    /* qk_nope + qk_rope for MLA, head_dim otherwise */
-    int rope_dim;      /* number of rotary dims per head */
+    int q_head_dim; /* qk_nope + qk_rope for MLA, head_dim otherwise */
+    int rope_dim;   /* number of rotary dims per head */
     int n_moe_layers;
     int64_t kv_values_per_token_absorbed; /* per layer: kv_lora_rank + qk_rope_head_dim */
     int64_t kv_values_per_token_naive;    /* per layer: per-head K and V */
@@ -200,8 +200,8 @@ const char *wh_export_types(void);
 typedef enum wh_mla_mode { WH_MLA_ABSORBED = 0, WH_MLA_NAIVE = 1 } wh_mla_mode;
 
 typedef struct wh_session_opts {
-    int n_ctx;         /* positions the cache holds; 0 = min(max_position_embeddings, 4096) */
-    wh_mla_mode mla;   /* absorbed (default) or naive */
+    int n_ctx;          /* positions the cache holds; 0 = min(max_position_embeddings, 4096) */
+    wh_mla_mode mla;    /* absorbed (default) or naive */
     int record_routing; /* keep the routed experts of the last eval (tests, debugging) */
     int n_threads;      /* 0 = one per online CPU */
     int n_seq;          /* sequences (KV caches) for batched decoding; 0 = 1 */
@@ -212,8 +212,7 @@ typedef struct wh_session_opts {
 
 typedef struct wh_session wh_session;
 
-int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **out,
-                   wh_error *err);
+int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **out, wh_error *err);
 void wh_session_free(wh_session *s);
 /* Number of positions already in the cache, and the cache's capacity. */
 int wh_session_pos(const wh_session *s);
@@ -449,10 +448,10 @@ int wh_chat_encode(const wh_tokenizer *tok, wh_chat_family f, const wh_chat_msg 
 /* ---- generation: sampling loop with reasoning split, budget and stop strings ---- */
 
 typedef enum wh_finish {
-    WH_FINISH_STOP = 0,   /* end-of-sequence token or a stop string */
-    WH_FINISH_LENGTH,     /* max_tokens reached */
-    WH_FINISH_CANCELLED,  /* the callback asked to stop */
-    WH_FINISH_CONTEXT,    /* the context is full */
+    WH_FINISH_STOP = 0,  /* end-of-sequence token or a stop string */
+    WH_FINISH_LENGTH,    /* max_tokens reached */
+    WH_FINISH_CANCELLED, /* the callback asked to stop */
+    WH_FINISH_CONTEXT,   /* the context is full */
 } wh_finish;
 
 typedef struct wh_gen_params {
@@ -466,9 +465,9 @@ typedef struct wh_gen_params {
 } wh_gen_params;
 
 typedef struct wh_gen_result {
-    int n_prompt;            /* tokens evaluated for the prompt */
-    int n_generated;         /* tokens generated (reasoning included) */
-    int n_reasoning;         /* of which inside <think>...</think> */
+    int n_prompt;    /* tokens evaluated for the prompt */
+    int n_generated; /* tokens generated (reasoning included) */
+    int n_reasoning; /* of which inside <think>...</think> */
     wh_finish finish;
     double prompt_ms, gen_ms, first_token_ms;
 } wh_gen_result;

@@ -77,9 +77,8 @@ static void test_parse_defaults_and_completion(void **state)
     (void)state;
     wh_api_request rq;
     wh_api_error e;
-    assert_int_equal(parse(WH_API_CHAT, " {\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}\n",
-                           &rq, &e),
-                     0);
+    assert_int_equal(
+        parse(WH_API_CHAT, " {\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}\n", &rq, &e), 0);
     assert_int_equal(rq.max_tokens, -1);
     assert_int_equal(rq.n, 1);
     assert_int_equal(rq.think_budget, -1);
@@ -128,13 +127,13 @@ static void test_parse_bad_inputs(void **state)
          "invalid_type"},
         {WH_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}",
          "messages[0].content", "invalid_value"},
-        {WH_API_CHAT,
-         "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
+        {WH_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}",
          "messages[0].content", "invalid_value"},
         {WH_API_CHAT,
          "{\"messages\":[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{}]}]}",
          "messages[0].tool_calls", "invalid_value"},
-        {WH_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"1\"}",
+        {WH_API_CHAT,
+         "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":\"1\"}",
          "temperature", "invalid_type"},
         {WH_API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":2.5}",
          "temperature", "invalid_value"},
@@ -271,11 +270,12 @@ static void test_gen_params(void **state)
     wh_api_request_free(&rq);
 
     /* max_tokens beyond the context beside the prompt */
-    assert_int_equal(parse(WH_API_CHAT,
-                           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":71,"
-                           "\"temperature\":0}",
-                           &rq, &e),
-                     0);
+    assert_int_equal(
+        parse(WH_API_CHAT,
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":71,"
+              "\"temperature\":0}",
+              &rq, &e),
+        0);
     assert_int_equal(wh_api_gen_params(&rq, &R1, 30, 0, &gp, &e), -1);
     assert_string_equal(e.param, "max_tokens");
     assert_string_equal(e.code, "context_length_exceeded");
@@ -285,9 +285,8 @@ static void test_gen_params(void **state)
     wh_api_request_free(&rq);
 
     /* logit_bias id outside the vocabulary */
-    assert_int_equal(parse(WH_API_COMPLETION, "{\"prompt\":\"x\",\"logit_bias\":{\"256\":1}}", &rq,
-                           &e),
-                     0);
+    assert_int_equal(
+        parse(WH_API_COMPLETION, "{\"prompt\":\"x\",\"logit_bias\":{\"256\":1}}", &rq, &e), 0);
     assert_int_equal(wh_api_gen_params(&rq, &R1, 3, 0, &gp, &e), -1);
     assert_string_equal(e.param, "logit_bias");
     wh_api_request_free(&rq);
@@ -347,7 +346,8 @@ static void test_response_json(void **state)
     json_object *choices = NULL;
     assert_true(json_object_object_get_ex(o, "choices", &choices));
     assert_int_equal(json_object_array_length(choices), 2);
-    json_object *c0 = json_object_array_get_idx(choices, 0), *c1 = json_object_array_get_idx(choices, 1);
+    json_object *c0 = json_object_array_get_idx(choices, 0),
+                *c1 = json_object_array_get_idx(choices, 1);
     assert_string_equal(jstr(c0, "message", "content"), "hello");
     assert_string_equal(jstr(c0, "message", "reasoning_content"), "think");
     assert_string_equal(jstr(c0, "finish_reason", NULL), "stop");
@@ -454,8 +454,9 @@ static void test_utf8_repair(void **state)
     const char in[] = "\xC3\xA9|\xC0\xAF|\xED\xA0\x80|\xE2\x82|\x80";
     json_object *o = sse_event(wh_api_sse_text(WH_API_CHAT, &mt, 0, in, sizeof in - 1, 0));
     const char *got = jstr(first_choice(o), "delta", "content");
-    assert_string_equal(got, "\xC3\xA9|\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|"
-                             "\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD");
+    assert_string_equal(got,
+                        "\xC3\xA9|\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|"
+                        "\xEF\xBF\xBD\xEF\xBF\xBD|\xEF\xBF\xBD");
     json_object_put(o);
 }
 
@@ -481,14 +482,14 @@ static void test_metrics(void **state)
     char *s = wh_metrics_render(m, &st, &len);
     assert_non_null(s);
     assert_int_equal(strlen(s), len);
-    assert_non_null(
-        strstr(s, "whale_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 2\n"));
-    assert_non_null(
-        strstr(s, "whale_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"429\"} 1\n"));
     assert_non_null(strstr(
-        s, "whale_http_request_duration_seconds_bucket{endpoint=\"/v1/chat/completions\",le=\"0.025\"} 2\n"));
+        s, "whale_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} 2\n"));
     assert_non_null(strstr(
-        s, "whale_http_request_duration_seconds_bucket{endpoint=\"/v1/chat/completions\",le=\"+Inf\"} 3\n"));
+        s, "whale_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"429\"} 1\n"));
+    assert_non_null(strstr(s, "whale_http_request_duration_seconds_bucket{endpoint=\"/v1/chat/"
+                              "completions\",le=\"0.025\"} 2\n"));
+    assert_non_null(strstr(s, "whale_http_request_duration_seconds_bucket{endpoint=\"/v1/chat/"
+                              "completions\",le=\"+Inf\"} 3\n"));
     assert_non_null(strstr(s, "whale_slots_active 2\n"));
     assert_non_null(strstr(s, "whale_queue_depth 1\n"));
     assert_non_null(strstr(s, "whale_generated_tokens_total 50\n"));

@@ -1,15 +1,14 @@
 /*
  * test_bad_input.c — wh_model_load against every class of bad model input:
  * truncated files (with a sweep over prefixes of real GGUF and safetensors
- * fixtures, and over every prefix of small complete models), wrong magic, lengths beyond the file, tensor data out of bounds or
- * overlapping, dimensions whose product overflows, unknown dtypes, missing
- * tensors, shapes that disagree with the config, absurd configs, shard names
- * that escape the model folder, and terabyte-sized declared lengths in tiny
- * files. Each must fail with a negative wh_status and a message naming the file
- * and the field, tensor or byte offset at fault — and without a crash, a leak or
- * a huge allocation (run it under `make SAN=1`). Then a valid model still loads
- * and runs in the same process, and loads survive an allocation failure at every
- * point (wh_alloc_fail_at).
+ * fixtures, and over every prefix of small complete models), wrong magic, lengths beyond the file,
+ * tensor data out of bounds or overlapping, dimensions whose product overflows, unknown dtypes,
+ * missing tensors, shapes that disagree with the config, absurd configs, shard names that escape
+ * the model folder, and terabyte-sized declared lengths in tiny files. Each must fail with a
+ * negative wh_status and a message naming the file and the field, tensor or byte offset at fault —
+ * and without a crash, a leak or a huge allocation (run it under `make SAN=1`). Then a valid model
+ * still loads and runs in the same process, and loads survive an allocation failure at every point
+ * (wh_alloc_fail_at).
  *
  * Bad files are written into a fresh mkdtemp folder by the small GGUF and
  * safetensors writers below, or copied from tests/fixtures with one edit.
@@ -378,8 +377,8 @@ static void test_writers_sanity(void **state)
     b_save(&b, p);
     expect_fail(p, WH_E_MISSING, p, "output_norm.weight", NULL);
 
-    const char *d = st_model("sane-st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                             16);
+    const char *d = st_model(
+        "sane-st", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16);
     expect_fail(d, WH_E_MISSING, d, "model.embed_tokens.weight", NULL);
 }
 
@@ -493,13 +492,14 @@ static const char *tiny_qwen2_st(const char *name, int pad)
     size_t len = 0, off = 0;
     len += (size_t)snprintf(json + len, sizeof json - len, "{\"__metadata__\":{\"format\":\"pt\"}");
     for (size_t i = 0; i < sizeof TINY_QWEN2 / sizeof TINY_QWEN2[0]; i++) {
-        size_t bytes = (size_t)TINY_QWEN2[i].rows * (TINY_QWEN2[i].cols ? TINY_QWEN2[i].cols : 1) * 4;
+        size_t bytes =
+            (size_t)TINY_QWEN2[i].rows * (TINY_QWEN2[i].cols ? TINY_QWEN2[i].cols : 1) * 4;
         if (TINY_QWEN2[i].cols)
             len += (size_t)snprintf(json + len, sizeof json - len,
                                     ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],"
                                     "\"data_offsets\":[%zu,%zu]}",
-                                    TINY_QWEN2[i].name, TINY_QWEN2[i].rows, TINY_QWEN2[i].cols,
-                                    off, off + bytes);
+                                    TINY_QWEN2[i].name, TINY_QWEN2[i].rows, TINY_QWEN2[i].cols, off,
+                                    off + bytes);
         else
             len += (size_t)snprintf(json + len, sizeof json - len,
                                     ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],"
@@ -651,8 +651,7 @@ static void test_data_out_of_bounds(void **state)
     g_tensor(&b, "output_norm.weight", 1, NE_NORM, 0, 128);
     g_data(&b, 128 + 16); /* output_norm needs 32 */
     b_save(&b, p);
-    expect_fail(p, WH_E_FORMAT, p, "tensor output_norm.weight", "beyond the end of the file",
-                NULL);
+    expect_fail(p, WH_E_FORMAT, p, "tensor output_norm.weight", "beyond the end of the file", NULL);
 
     g_header(&b, 1, G_BASE_KV);
     g_base_kv(&b);
@@ -669,13 +668,14 @@ static void test_data_out_of_bounds(void **state)
     b_save(&b, p);
     expect_fail(p, WH_E_FORMAT, p, "tensor token_embd.weight", NULL);
 
-    const char *d = st_model("oob-st",
-                             "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[16,32]}}", 24);
+    const char *d = st_model(
+        "oob-st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[16,32]}}", 24);
     expect_fail(d, WH_E_FORMAT, "model.safetensors", "tensor w", "data_offsets [16, 32]",
                 "beyond the data section", NULL);
-    d = st_model("oob2-st",
-                 "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,18446744073709551615]}}",
-                 16);
+    d = st_model(
+        "oob2-st",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,18446744073709551615]}}",
+        16);
     expect_fail(d, WH_E_FORMAT, "model.safetensors", "tensor w", "data_offsets must be", NULL);
     /* size that disagrees with shape x dtype */
     d = st_model("size-st", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,8]}}",
@@ -727,11 +727,10 @@ static void test_dims_overflow(void **state)
     (void)state;
     const char *p = tmp_path("dims.gguf");
     static const uint64_t shapes[][4] = {
-        {(uint64_t)1 << 62, 4, 1, 1},      /* product wraps 2^64 */
-        {(uint64_t)1 << 63, 1, 1, 1},      /* negative as int64 */
-        {UINT64_MAX, 1, 1, 1},
-        {1u << 20, 1u << 20, 1u << 20, 1}, /* 2^60 elements */
-        {0, (uint64_t)1 << 63, 1, 1},      /* empty, but a dimension beyond int64 */
+        {(uint64_t)1 << 62, 4, 1, 1},                                    /* product wraps 2^64 */
+        {(uint64_t)1 << 63, 1, 1, 1},                                    /* negative as int64 */
+        {UINT64_MAX, 1, 1, 1},        {1u << 20, 1u << 20, 1u << 20, 1}, /* 2^60 elements */
+        {0, (uint64_t)1 << 63, 1, 1}, /* empty, but a dimension beyond int64 */
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         buf b = {0};
@@ -779,8 +778,7 @@ static void test_unknown_dtype(void **state)
     g_tensor(&b, "token_embd.weight", 2, NE_EMBD, 99, 0);
     g_data(&b, 128);
     b_save(&b, p);
-    expect_fail(p, WH_E_UNSUPPORTED, p, "tensor token_embd.weight", "ggml type 99 at byte",
-                NULL);
+    expect_fail(p, WH_E_UNSUPPORTED, p, "tensor token_embd.weight", "ggml type 99 at byte", NULL);
 
     /* an unknown metadata value type */
     g_header(&b, 0, 1);
@@ -791,8 +789,8 @@ static void test_unknown_dtype(void **state)
     expect_fail(p, WH_E_FORMAT, p, "metadata \"general.x\"", "unknown value type 77 at byte 41",
                 NULL);
 
-    const char *d = st_model("dtype-st", "{\"w\":{\"dtype\":\"X9\",\"shape\":[4],\"data_offsets\":[0,16]}}",
-                             16);
+    const char *d = st_model(
+        "dtype-st", "{\"w\":{\"dtype\":\"X9\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16);
     expect_fail(d, WH_E_UNSUPPORTED, "model.safetensors", "tensor w", "unknown dtype \"X9\"", NULL);
 
     /* a known dtype that cannot be a weight, where a weight is expected */
@@ -878,8 +876,8 @@ static void test_absurd_config(void **state)
     }
     /* Individually plausible sizes whose parameter count overflows 64 bits. */
     const char *d = edited_model("huge", "dsv3", "hidden_size", "262144", "moe_intermediate_size",
-                                 "4194304", "n_routed_experts", "4096", "num_hidden_layers",
-                                 "4096", "n_shared_experts", "64", NULL);
+                                 "4194304", "n_routed_experts", "4096", "num_hidden_layers", "4096",
+                                 "n_shared_experts", "64", NULL);
     expect_fail(d, WH_E_INVALID, "config.json", "overflow", NULL);
 }
 
@@ -888,14 +886,15 @@ static void test_absurd_config(void **state)
 static void test_shard_escape(void **state)
 {
     (void)state;
-    static const char *names[] = {"../x.safetensors", "/etc/passwd", "a/../../x.safetensors",
-                                  "..", "", "sub\\\\..\\\\x.safetensors"};
+    static const char *names[] = {
+        "../x.safetensors",          "/etc/passwd", "a/../../x.safetensors", "..", "",
+        "sub\\\\..\\\\x.safetensors"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *d = edited_model("escape", "dsv3", NULL);
         char idx[PATH_MAX], text[512];
         snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", d);
-        snprintf(text, sizeof text,
-                 "{\"metadata\":{},\"weight_map\":{\"lm_head.weight\":\"%s\"}}", names[i]);
+        snprintf(text, sizeof text, "{\"metadata\":{},\"weight_map\":{\"lm_head.weight\":\"%s\"}}",
+                 names[i]);
         unlink(idx);
         write_bytes(idx, text, strlen(text));
         expect_fail(d, WH_E_FORMAT, idx, "weight_map.lm_head.weight", "file name", NULL);

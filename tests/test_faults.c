@@ -113,8 +113,8 @@ static int try_json_mem(void *ctx, wh_error *err)
 {
     const json_src *s = ctx;
     wh_tokenizer *t = (wh_tokenizer *)1;
-    int rc = wh_tokenizer_load_json_mem(s->json, s->n_json, s->cfg, s->n_cfg, "tokenizer.json",
-                                        &t, err);
+    int rc =
+        wh_tokenizer_load_json_mem(s->json, s->n_json, s->cfg, s->n_cfg, "tokenizer.json", &t, err);
     if (rc == WH_OK)
         wh_tokenizer_free(t);
     else
@@ -153,8 +153,7 @@ static void test_alloc_tokenizer_json(void **state)
 static void test_alloc_tokenizer_gguf(void **state)
 {
     (void)state;
-    alloc_loop(SEEDS "fuzz_gguf/tiny-llama.gguf", try_load_path,
-               SEEDS "fuzz_gguf/tiny-llama.gguf");
+    alloc_loop(SEEDS "fuzz_gguf/tiny-llama.gguf", try_load_path, SEEDS "fuzz_gguf/tiny-llama.gguf");
     if (have_testdata())
         alloc_loop(TD "ggml-vocab-deepseek-coder.gguf", try_load_path,
                    TD "ggml-vocab-deepseek-coder.gguf");
@@ -318,8 +317,8 @@ static int try_generate(void *ctx, wh_error *err)
         fail_msg("no tokenizer: %s", err->msg);
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    int rc = wh_tokenizer_encode(tok, g->text, strlen(g->text), WH_TOK_ADD_SPECIAL, &ids, &n_ids,
-                                 err);
+    int rc =
+        wh_tokenizer_encode(tok, g->text, strlen(g->text), WH_TOK_ADD_SPECIAL, &ids, &n_ids, err);
     if (rc != WH_OK)
         return rc;
     wh_session_opts o = {.n_ctx = 32, .n_threads = 1};
@@ -456,9 +455,9 @@ static void io_loop(const char *path, int is_model)
 static void test_io_faults(void **state)
 {
     (void)state;
-    io_loop(FX "qwen2", 1);            /* config.json, generation_config.json, one shard */
-    io_loop(FX "dsv3", 1);             /* + model.safetensors.index.json, two shards */
-    io_loop(FX "dsv2-lite.gguf", 1);   /* one mmap */
+    io_loop(FX "qwen2", 1);          /* config.json, generation_config.json, one shard */
+    io_loop(FX "dsv3", 1);           /* + model.safetensors.index.json, two shards */
+    io_loop(FX "dsv2-lite.gguf", 1); /* one mmap */
     if (have_testdata()) {
         io_loop(TD "qwen", 0); /* tokenizer.json + tokenizer_config.json */
         io_loop(TD "ggml-vocab-deepseek-coder.gguf", 0);
@@ -478,7 +477,8 @@ static void test_io_messages(void **state)
     wh_io_fail_at(2, WH_IO_EOF); /* its first read */
     assert_int_equal(wh_model_load(FX "qwen2", &m, &err), WH_E_IO);
     wh_io_fail_at(0, 0);
-    assert_non_null(strstr(err.msg, "qwen2/config.json: unexpected end of file (short read) at byte 0"));
+    assert_non_null(
+        strstr(err.msg, "qwen2/config.json: unexpected end of file (short read) at byte 0"));
     wh_io_fail_at(2, WH_IO_ERROR); /* the mmap of the GGUF */
     assert_int_equal(wh_model_load(FX "dsv2-lite.gguf", &m, &err), WH_E_IO);
     wh_io_fail_at(0, 0);

@@ -132,7 +132,7 @@ static void check_level(wh_gemm_level level, const wh_gemm_kernels *k, const pro
     float *ref = malloc(sizeof(float) * (size_t)(p->T * p->O));
     for (int bias = 0; bias < 2; bias++) {
         wh_gemm_args a = {p->type, p->K, p->O, p->w, p->T, p->x, bias ? p->bias : NULL,
-                          out, xq, prep};
+                          out,     xq,   prep};
         /* tokens in two ranges (a thread split), rows in three */
         int tt = k->token_tile, mid = ((p->T / 2) / tt) * tt;
         if (mid > 0)

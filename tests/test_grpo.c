@@ -101,14 +101,37 @@ static void fx_free(fx *x)
 static wh_tr_config fx_config(const fx *x)
 {
     const int32_t *h = x->ch + 2;
-    wh_tr_config c = {
-        .V = h[0], .C = h[1], .L = h[2], .NH = h[3], .QLR = h[4], .KVLR = h[5], .NOPE = h[6],
-        .ROPE = h[7], .VD = h[8], .FF = h[9], .E = h[10], .K = h[11], .MI = h[12], .NS = h[13],
-        .G = h[14], .TG = h[15], .first_dense = h[16], .norm_topk = h[17], .mtp = h[18],
-        .rope_scaling = h[19], .rope_orig_max_pos = h[20],
-        .eps = x->fh[0], .route_scale = x->fh[1], .mtp_lambda = x->fh[2], .bal_alpha = x->fh[3],
-        .rope_theta = x->fh[4], .rope_factor = x->fh[5], .yarn_beta_fast = x->fh[6],
-        .yarn_beta_slow = x->fh[7], .yarn_mscale = x->fh[8], .yarn_mscale_all_dim = x->fh[9]};
+    wh_tr_config c = {.V = h[0],
+                      .C = h[1],
+                      .L = h[2],
+                      .NH = h[3],
+                      .QLR = h[4],
+                      .KVLR = h[5],
+                      .NOPE = h[6],
+                      .ROPE = h[7],
+                      .VD = h[8],
+                      .FF = h[9],
+                      .E = h[10],
+                      .K = h[11],
+                      .MI = h[12],
+                      .NS = h[13],
+                      .G = h[14],
+                      .TG = h[15],
+                      .first_dense = h[16],
+                      .norm_topk = h[17],
+                      .mtp = h[18],
+                      .rope_scaling = h[19],
+                      .rope_orig_max_pos = h[20],
+                      .eps = x->fh[0],
+                      .route_scale = x->fh[1],
+                      .mtp_lambda = x->fh[2],
+                      .bal_alpha = x->fh[3],
+                      .rope_theta = x->fh[4],
+                      .rope_factor = x->fh[5],
+                      .yarn_beta_fast = x->fh[6],
+                      .yarn_beta_slow = x->fh[7],
+                      .yarn_mscale = x->fh[8],
+                      .yarn_mscale_all_dim = x->fh[9]};
     return c;
 }
 
@@ -153,8 +176,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 }
 
 /* Worst per-tensor relative gradient error (max |c - ref| / max |ref|). */
-static double grad_error(const wh_tr_model *m, const float *g, const float *ref,
-                         const char **worst)
+static double grad_error(const wh_tr_model *m, const float *g, const float *ref, const char **worst)
 {
     double w = 0.0;
     *worst = "";
@@ -334,9 +356,8 @@ static void test_sft_render(void **st)
     wh_chat_msg u = {.role = "user", .content = "Compute 2 + 3."};
     int32_t *ids = NULL;
     size_t n = 0, np = 0;
-    assert_int_equal(wh_r1_render_train(tok, fam, &u, 1, "2 + 3 = 5", "\\boxed{5}", &ids, &n,
-                                        &np, &err),
-                     WH_OK);
+    assert_int_equal(
+        wh_r1_render_train(tok, fam, &u, 1, "2 + 3 = 5", "\\boxed{5}", &ids, &n, &np, &err), WH_OK);
     char *text = NULL;
     size_t len = 0;
     assert_int_equal(wh_tokenizer_decode(tok, ids, np, 0, &text, &len, &err), WH_OK);
@@ -366,10 +387,8 @@ static void test_sft_render(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parity),
-        cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_token_branches),
-        cmocka_unit_test(test_advantages_and_coefs),
+        cmocka_unit_test(test_parity),         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_token_branches), cmocka_unit_test(test_advantages_and_coefs),
         cmocka_unit_test(test_sft_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

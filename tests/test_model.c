@@ -32,20 +32,20 @@ typedef struct fx_case {
 } fx_case;
 
 static const fx_case CASES[] = {
-    {FX "dsv3", FX "dsv3/expected.whfx"},               /* V3 safetensors F32, 2 shards, MTP */
-    {FX "dsv3.gguf", FX "dsv3/expected.whfx"},          /* V3 GGUF, split k_b/v_b */
-    {FX "dsv3-fp8", FX "dsv3-fp8/expected.whfx"},       /* official FP8 128x128 block layout */
-    {FX "dsv2", FX "dsv2/expected.whfx"},               /* V2 safetensors, no q-lora */
-    {FX "dsv2-old.gguf", FX "dsv2/expected.whfx"},      /* pre-April-2025 attn_kv_b */
-    {FX "dsv2-new.gguf", FX "dsv2/expected.whfx"},      /* split attn_k_b / attn_v_b */
+    {FX "dsv3", FX "dsv3/expected.whfx"},          /* V3 safetensors F32, 2 shards, MTP */
+    {FX "dsv3.gguf", FX "dsv3/expected.whfx"},     /* V3 GGUF, split k_b/v_b */
+    {FX "dsv3-fp8", FX "dsv3-fp8/expected.whfx"},  /* official FP8 128x128 block layout */
+    {FX "dsv2", FX "dsv2/expected.whfx"},          /* V2 safetensors, no q-lora */
+    {FX "dsv2-old.gguf", FX "dsv2/expected.whfx"}, /* pre-April-2025 attn_kv_b */
+    {FX "dsv2-new.gguf", FX "dsv2/expected.whfx"}, /* split attn_k_b / attn_v_b */
     {FX "dsv2-q8_0.gguf", FX "dsv2-q8_0.expected.whfx"},
-    {FX "dsv2-lite", FX "dsv2-lite/expected.whfx"},     /* greedy softmax routing */
+    {FX "dsv2-lite", FX "dsv2-lite/expected.whfx"}, /* greedy softmax routing */
     {FX "dsv2-lite.gguf", FX "dsv2-lite/expected.whfx"},
-    {FX "qwen2", FX "qwen2/expected.whfx"},             /* biases, tied embeddings */
+    {FX "qwen2", FX "qwen2/expected.whfx"}, /* biases, tied embeddings */
     {FX "qwen2.gguf", FX "qwen2/expected.whfx"},
     {FX "qwen2-f16.gguf", FX "qwen2-f16.expected.whfx"},
-    {FX "llama", FX "llama/expected.whfx"},             /* BF16, llama3 rope scaling */
-    {FX "llama.gguf", FX "llama/expected.whfx"},        /* permuted Q/K + rope_freqs */
+    {FX "llama", FX "llama/expected.whfx"},      /* BF16, llama3 rope scaling */
+    {FX "llama.gguf", FX "llama/expected.whfx"}, /* permuted Q/K + rope_freqs */
 };
 #define N_CASES (sizeof CASES / sizeof CASES[0])
 
@@ -157,9 +157,9 @@ static double kl_div(const float *p_logits, const float *q_logits, int n)
 
 /* The fast kernels (8-bit activations for block-quantised weights, SIMD dots) against
  * the reference. Float weights stay within the FP32 bound; block-quantised weights
- * are held to a KL bound on every position's next-token distribution: 5e-3 (observed 2.3e-3 for Q8_0). The fixtures' rows are only
- * 32-128 values wide, two to four 8-bit blocks, which is where activation rounding
- * weighs most; wide rows of real models average it out. */
+ * are held to a KL bound on every position's next-token distribution: 5e-3 (observed 2.3e-3 for
+ * Q8_0). The fixtures' rows are only 32-128 values wide, two to four 8-bit blocks, which is where
+ * activation rounding weighs most; wide rows of real models average it out. */
 static void test_fast_kernels_vs_reference(void **state)
 {
     (void)state;
@@ -179,8 +179,8 @@ static void test_fast_kernels_vs_reference(void **state)
             kl = k > kl ? k : kl;
         }
         int quantised = strstr(CASES[c].model, "q8_0") != NULL;
-        printf("  %-22s fast: max|diff| %.3g, max KL %.3g (tol %s)\n",
-               CASES[c].model + strlen(FX), d, kl, quantised ? "KL 5e-3" : "1e-4");
+        printf("  %-22s fast: max|diff| %.3g, max KL %.3g (tol %s)\n", CASES[c].model + strlen(FX),
+               d, kl, quantised ? "KL 5e-3" : "1e-4");
         if (quantised)
             assert_true(kl <= 5e-3);
         else
@@ -268,8 +268,8 @@ static void test_absorbed_equals_naive(void **state)
         float *a = prefill(m, &x, WH_MLA_ABSORBED, NULL);
         float *n = prefill(m, &x, WH_MLA_NAIVE, NULL);
         double d = max_abs_diff(a, n, (size_t)x.T * x.V);
-        printf("  %-22s absorbed vs naive max|diff| %.3g (tol 1e-5)\n",
-               CASES[c].model + strlen(FX), d);
+        printf("  %-22s absorbed vs naive max|diff| %.3g (tol 1e-5)\n", CASES[c].model + strlen(FX),
+               d);
         assert_true(d <= 1e-5);
         free(a);
         free(n);
@@ -367,8 +367,8 @@ static void test_kquant_fast_vs_exact(void **state)
             kl = k > kl ? k : kl;
             mean += k / x.T;
         }
-        printf("  dsv3-fp8 as %-7s fast vs exact: mean KL %.3g (tol 0.1), max %.3g\n",
-               types[ti], mean, kl);
+        printf("  dsv3-fp8 as %-7s fast vs exact: mean KL %.3g (tol 0.1), max %.3g\n", types[ti],
+               mean, kl);
         assert_true(mean <= 0.1);
         free(lg[0]);
         free(lg[1]);

@@ -52,7 +52,7 @@
 
 /* ---- json-c fault injection ---- */
 
-static int g_jfail;          /* json_tokener_new_ex fails while set */
+static int g_jfail;         /* json_tokener_new_ex fails while set */
 static long g_jobj_fail_at; /* the Nth json_object_new_object from arming fails, and after */
 static long g_jobj_count;
 
@@ -250,8 +250,8 @@ static void g_arr(gguf_b *g, buf *b, uint32_t et, uint64_t n)
         b_u64(b, n);
 }
 
-static void g_tensor(gguf_b *g, const char *name, size_t name_len, uint32_t nd,
-                     const uint64_t *ne, uint32_t ggml_type, uint64_t offset)
+static void g_tensor(gguf_b *g, const char *name, size_t name_len, uint32_t nd, const uint64_t *ne,
+                     uint32_t ggml_type, uint64_t offset)
 {
     g_str(g, &g->ti, name, name_len);
     b_u32(&g->ti, nd);
@@ -541,8 +541,8 @@ static void test_gguf_alignment_and_tensors(void **state)
     g.no_pad = 1;
     g_expect(&g, WH_E_FORMAT, "data section would start");
     /* an empty tensor ({0, 2^53}) and every supported ggml type load */
-    static const uint32_t types[] = {0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 15,
-                                     24, 25, 26, 27, 28, 30};
+    static const uint32_t types[] = {0,  1,  2,  3,  6,  7,  8,  10, 11, 12,
+                                     13, 14, 15, 24, 25, 26, 27, 28, 30};
     g_init(&g);
     uint64_t empty[2] = {0, (uint64_t)1 << 53};
     g_tensor(&g, "empty", 5, 2, empty, 0, 0);
@@ -618,8 +618,7 @@ static void test_gguf_getters(void **state)
     /* errors: too large for i64, out of u32 range, the wrong types, missing keys */
     check_err(wh_gguf_get_i64(&gg, "u64", 1, &v, &err), &err, WH_E_FORMAT, "value too large",
               "u64");
-    check_err(wh_gguf_get_u32(&gg, "i32", 1, &u, &err), &err, WH_E_FORMAT, "out of range",
-              "i32");
+    check_err(wh_gguf_get_u32(&gg, "i32", 1, &u, &err), &err, WH_E_FORMAT, "out of range", "i32");
     check_err(wh_gguf_get_u32(&gg, "str", 1, &u, &err), &err, WH_E_FORMAT, "expected an integer",
               "str u32");
     check_err(wh_gguf_get_i64(&gg, "f32", 1, &v, &err), &err, WH_E_FORMAT, "expected an integer",
@@ -657,8 +656,8 @@ static wh_tensor mk_tensor(const char *name, wh_dtype dt, int64_t ne0, int64_t n
     t.file = -1;
     const wh_dtype_info *di = wh_dtype_get(dt);
     /* unsigned: the overflow cases wrap here and are caught by wh_store_add */
-    t.nbytes = di ? (uint64_t)ne0 * (uint64_t)ne1 / (uint64_t)di->block * (uint64_t)di->block_bytes
-                  : 0;
+    t.nbytes =
+        di ? (uint64_t)ne0 * (uint64_t)ne1 / (uint64_t)di->block * (uint64_t)di->block_bytes : 0;
     return t;
 }
 
@@ -953,11 +952,11 @@ static void test_safetensors_index(void **state)
 /* ---- config.json ---- */
 
 #define DS_BASE                                                                                    \
-    "\"vocab_size\":64,\"hidden_size\":32,\"intermediate_size\":64,\"num_hidden_layers\":2,"      \
-    "\"num_attention_heads\":2,\"kv_lora_rank\":16,\"qk_nope_head_dim\":8,"                       \
+    "\"vocab_size\":64,\"hidden_size\":32,\"intermediate_size\":64,\"num_hidden_layers\":2,"       \
+    "\"num_attention_heads\":2,\"kv_lora_rank\":16,\"qk_nope_head_dim\":8,"                        \
     "\"qk_rope_head_dim\":8,\"v_head_dim\":8"
 #define LL_BASE                                                                                    \
-    "\"vocab_size\":64,\"hidden_size\":32,\"intermediate_size\":64,\"num_hidden_layers\":2,"      \
+    "\"vocab_size\":64,\"hidden_size\":32,\"intermediate_size\":64,\"num_hidden_layers\":2,"       \
     "\"num_attention_heads\":2"
 
 static int hf(const char *json, wh_config *c, wh_error *err)
@@ -1006,8 +1005,7 @@ static void test_config_hf_fields(void **state)
     hf_expect("{\"model_type\":\"llama\"}", WH_E_MISSING, "vocab_size is missing");
     hf_expect("{\"model_type\":\"llama\",\"vocab_size\":\"64\"}", WH_E_INVALID,
               "must be an integer");
-    hf_expect("{\"model_type\":\"llama\",\"vocab_size\":2147483648}", WH_E_INVALID,
-              "out of range");
+    hf_expect("{\"model_type\":\"llama\",\"vocab_size\":2147483648}", WH_E_INVALID, "out of range");
     /* token ids: lists, wrong types, out of range */
     hf_ok("{\"model_type\":\"llama\"," LL_BASE ",\"bos_token_id\":[5,6],\"eos_token_id\":null}",
           &c);
@@ -1088,9 +1086,10 @@ static void test_config_hf_rope(void **state)
           "\"high_freq_factor\":4}}",
           &c);
     assert_int_equal(c.rope_scaling, WH_ROPE_LLAMA3);
-    hf_ok("{\"model_type\":\"llama\"," LL_BASE
-          ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"original_max_position_embeddings\":\"x\"}}",
-          &c);
+    hf_ok(
+        "{\"model_type\":\"llama\"," LL_BASE
+        ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"original_max_position_embeddings\":\"x\"}}",
+        &c);
     hf_ok("{\"model_type\":\"deepseek_v3\"," DS_BASE
           ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":40,"
           "\"original_max_position_embeddings\":4096,\"beta_fast\":32,\"beta_slow\":1,"
@@ -1378,8 +1377,7 @@ static char *tok_json(const char *rest)
     return (char *)b.p;
 }
 
-static int tok_load(const char *json, size_t len, const char *cfg, wh_tokenizer **t,
-                    wh_error *err)
+static int tok_load(const char *json, size_t len, const char *cfg, wh_tokenizer **t, wh_error *err)
 {
     memset(err, 0, sizeof *err);
     int rc = wh_tokenizer_load_json_mem(json, len, cfg, cfg ? strlen(cfg) : 0, "tok.json", t, err);
@@ -1542,8 +1540,8 @@ static void test_tokenizer_json_model(void **state)
     tok_text_expect("{\"model\":{\"vocab\":{\"\\n\x01\":0}}}", WH_E_FORMAT, "control character");
     tok_text_expect("{\"model\":{\"vocab\":{\"\\n", WH_E_FORMAT, "unterminated");
     /* too large for json-c's int lengths: rejected before a byte is read */
-    check_err(tok_load("{}", (size_t)INT32_MAX + 1, NULL, &t, &err), &err, WH_E_FORMAT,
-              "too large", "huge");
+    check_err(tok_load("{}", (size_t)INT32_MAX + 1, NULL, &t, &err), &err, WH_E_FORMAT, "too large",
+              "huge");
     /* json-c out of memory */
     char *json = tok_json("");
     g_jfail = 1;
@@ -1729,8 +1727,8 @@ static void test_vocab_direct(void **state)
     /* ids the loaders have range-checked already */
     check_err(tok_set_token(t, -1, "a", 1, WH_TOKEN_NORMAL, &err), &err, WH_E_FORMAT,
               "out of range", "set -1");
-    check_err(tok_set_token(t, 4, "a", 1, WH_TOKEN_NORMAL, &err), &err, WH_E_FORMAT,
-              "out of range", "set 4");
+    check_err(tok_set_token(t, 4, "a", 1, WH_TOKEN_NORMAL, &err), &err, WH_E_FORMAT, "out of range",
+              "set 4");
     check_err(tok_add_added(t, 4, "x", 1, 1, 0, 0, 0, &err), &err, WH_E_FORMAT, "out of range",
               "added 4");
     check_err(tok_add_added(t, -1, "x", 1, 1, 0, 0, 0, &err), &err, WH_E_FORMAT, "out of range",
@@ -1841,8 +1839,8 @@ static void test_encode_errors(void **state)
     long n;
     for (n = 1; n < 1000; n++) {
         wh_alloc_fail_at(n);
-        int rc = wh_tokenizer_encode(t, many, sizeof many, WH_TOK_PARSE_SPECIAL, &ids, &n_ids,
-                                     &err);
+        int rc =
+            wh_tokenizer_encode(t, many, sizeof many, WH_TOK_PARSE_SPECIAL, &ids, &n_ids, &err);
         long used = wh_alloc_count();
         wh_alloc_fail_at(0);
         if (rc == WH_OK) {
@@ -1855,9 +1853,8 @@ static void test_encode_errors(void **state)
         nomem++;
     }
     assert_true(nomem > 1);
-    assert_int_equal(wh_tokenizer_encode(t, many, sizeof many, WH_TOK_PARSE_SPECIAL, &ids,
-                                         &n_ids, &err),
-                     WH_OK);
+    assert_int_equal(
+        wh_tokenizer_encode(t, many, sizeof many, WH_TOK_PARSE_SPECIAL, &ids, &n_ids, &err), WH_OK);
     assert_true(n_ids > sizeof many / 4 + 16);
     wh_free(ids);
     wh_tokenizer_free(t);
@@ -1931,32 +1928,36 @@ static void test_api_requests(void **state)
     api_expect(C, "{\"messages\":[{\"content\":\"x\"}]}", 400, "messages[0].role");
     api_expect(C, "{\"messages\":[{\"role\":\"king\",\"content\":\"x\"}]}", 400, "must be one of");
     api_expect(C, "{\"messages\":[{\"role\":\"user\"}]}", 400, "messages[0].content");
-    api_expect(C, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", 400,
-               "NUL");
+    api_expect(C, "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\u0000b\"}]}", 400, "NUL");
     api_expect(C, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", 400,
                "a string or an array");
     api_expect(C, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\"}]}]}", 400,
                "Invalid content part 0");
-    api_expect(C, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
-                  "\"text\":\"a\\u0000\"}]}]}",
+    api_expect(C,
+               "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+               "\"text\":\"a\\u0000\"}]}]}",
                400, "NUL");
     api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":{}}]}", 400,
                "expected an array");
     api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[1]}]}", 400,
                "\"function\" object");
-    api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"type\":1,"
-                  "\"function\":{}}]}]}",
+    api_expect(C,
+               "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"type\":1,"
+               "\"function\":{}}]}]}",
                400, "expected a string");
     api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":{}}]}]}",
                400, "\"name\"");
-    api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
-                  "{\"name\":\"f\"}}]}]}",
+    api_expect(C,
+               "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
+               "{\"name\":\"f\"}}]}]}",
                400, "\"arguments\"");
-    api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
-                  "{\"name\":1,\"arguments\":\"{}\"}}]}]}",
+    api_expect(C,
+               "{\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"function\":"
+               "{\"name\":1,\"arguments\":\"{}\"}}]}]}",
                400, "expected a string");
-    api_expect(C, "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\","
-                  "\"reasoning_content\":7}]}",
+    api_expect(C,
+               "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\","
+               "\"reasoning_content\":7}]}",
                400, "reasoning_content");
     api_expect(P, "{}", 400, "'prompt'");
     api_expect(P, "{\"prompt\":[\"a\",\"b\"]}", 400, "one prompt");
@@ -2154,8 +2155,9 @@ static void test_tokenizer_more_paths(void **state)
     wh_error err;
     wh_tokenizer *t = NULL;
     /* every escape, both hex cases and a surrogate pair in vocabulary spellings */
-    const char *esc = "{\"model\":{\"vocab\":{\"\\\"\\\\\\/\\b\\f\\n\\r\\t\":0,\"\\u00E9\\u00e9\":1,"
-                      "\"\\ud83d\\ude00\":2,\"x\":3}}}";
+    const char *esc =
+        "{\"model\":{\"vocab\":{\"\\\"\\\\\\/\\b\\f\\n\\r\\t\":0,\"\\u00E9\\u00e9\":1,"
+        "\"\\ud83d\\ude00\":2,\"x\":3}}}";
     if (tok_load(esc, strlen(esc), NULL, &t, &err) != WH_OK)
         fail_msg("escapes: %s", err.msg);
     wh_tokenizer_free(t);
@@ -2167,8 +2169,9 @@ static void test_tokenizer_more_paths(void **state)
     tok_text_expect("{\"model\":{}}", WH_E_MISSING, "no \"vocab\"");
     tok_text_expect("{\"model\":{\"vocab\":[]}}", WH_E_FORMAT, "expected '{'");
     tok_text_expect("{\"model\":{\"vocab\":{}}}", WH_E_FORMAT, "empty vocabulary");
-    tok_text_expect("{\"model\":{\"vocab\":{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":-1}}}",
-                    WH_E_FORMAT, "out of range");
+    tok_text_expect(
+        "{\"model\":{\"vocab\":{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":-1}}}",
+        WH_E_FORMAT, "out of range");
     tok_text_expect("{\"model\":{\"vocab\":{\"a\":0},\"merges\":{}}}", WH_E_FORMAT, "expected '['");
     tok_text_expect("{\"model\":{\"vocab\":{\"a\":0},\"merges\":[\"a a\" \"b\"]}}", WH_E_FORMAT,
                     "expected ',' or ']'");
@@ -2229,8 +2232,8 @@ static void test_tokenizer_more_paths(void **state)
     static char deep_text[200001];
     memset(deep_text, 'a', sizeof deep_text - 1);
     deep_text[sizeof deep_text - 2] = 'c';
-    assert_int_equal(
-        wh_tokenizer_encode(t, deep_text, sizeof deep_text - 1, 0, &ids, &n_ids, &err), WH_OK);
+    assert_int_equal(wh_tokenizer_encode(t, deep_text, sizeof deep_text - 1, 0, &ids, &n_ids, &err),
+                     WH_OK);
     wh_free(ids);
     assert_int_equal(wh_tokenizer_encode(t, "ab ba", 5, 0, &ids, &n_ids, &err), WH_OK);
     wh_free(ids);
@@ -2241,8 +2244,8 @@ static void test_tokenizer_more_paths(void **state)
                     "\"single_word\":true,\"lstrip\":true,\"rstrip\":true}]");
     assert_int_equal(tok_load(json, strlen(json), NULL, &t, &err), WH_OK);
     free(json);
-    static const char *texts[] = {"a<s>", "<s>b", " \t\n\r\v\f<s> \t\n\r\v\f x", "_<s>",
-                                  "\xc3\xa9<s>", "<s>"};
+    static const char *texts[] = {"a<s>", "<s>b",        " \t\n\r\v\f<s> \t\n\r\v\f x",
+                                  "_<s>", "\xc3\xa9<s>", "<s>"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         assert_int_equal(wh_tokenizer_encode(t, texts[i], strlen(texts[i]), WH_TOK_PARSE_SPECIAL,
                                              &ids, &n_ids, &err),
@@ -2254,10 +2257,10 @@ static void test_tokenizer_more_paths(void **state)
     assert_int_equal(wh_tokstream_new(t, 0, &ts, &err), WH_OK);
     const char *piece;
     size_t plen;
-    check_err(wh_tokstream_push(ts, 9999, &piece, &plen, &err), &err, WH_E_INVALID,
-              "out of range", "stream");
-    check_err(wh_tokstream_push(ts, -1, &piece, &plen, &err), &err, WH_E_INVALID,
-              "out of range", "stream -1");
+    check_err(wh_tokstream_push(ts, 9999, &piece, &plen, &err), &err, WH_E_INVALID, "out of range",
+              "stream");
+    check_err(wh_tokstream_push(ts, -1, &piece, &plen, &err), &err, WH_E_INVALID, "out of range",
+              "stream -1");
     wh_tokstream_free(ts);
     wh_tokenizer_free(t);
 }

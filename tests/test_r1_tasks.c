@@ -32,8 +32,10 @@ static void test_deterministic(void **st)
             for (int sp = 0; sp < 2; sp++)
                 for (uint64_t i = 0; i < 5; i++) {
                     wh_task a, b;
-                    assert_int_equal(wh_task_make((wh_task_family)f, lv, (wh_task_split)sp, i, &a), 0);
-                    assert_int_equal(wh_task_make((wh_task_family)f, lv, (wh_task_split)sp, i, &b), 0);
+                    assert_int_equal(wh_task_make((wh_task_family)f, lv, (wh_task_split)sp, i, &a),
+                                     0);
+                    assert_int_equal(wh_task_make((wh_task_family)f, lv, (wh_task_split)sp, i, &b),
+                                     0);
                     assert_memory_equal(&a, &b, sizeof a);
                     assert_int_equal(wh_task_split_of(&a), sp);
                     assert_int_equal(a.level, lv);
@@ -110,7 +112,8 @@ static void test_generated_properties(void **st)
             int64_t v = 0;
             const char *why = NULL;
             /* the reference expression is a valid solution */
-            assert_int_equal(wh_countdown_eval(t.answer, strlen(t.answer), t.nums, t.n_nums, &v, &why), 0);
+            assert_int_equal(
+                wh_countdown_eval(t.answer, strlen(t.answer), t.nums, t.n_nums, &v, &why), 0);
             assert_int_equal(v, t.target);
             assert_int_equal(wh_task_make(WH_TASK_ARITH, lv, WH_SPLIT_TRAIN, i, &t), 0);
             int64_t want = t.op == '+' ? t.a + t.b : t.op == '-' ? t.a - t.b : t.a * t.b;
@@ -229,7 +232,8 @@ static void test_format_tricks(void **st)
     wh_task t = arith_task(23, '-', 62); /* -39 */
     assert_true(reward_of(&t, "<think>\n23 - 62 = -39\n</think>\n\n\\boxed{-39}") == 2.0f);
     assert_true(reward_of(&t, "  \n<think>x</think>The answer is \\boxed{ -39 }.") == 2.0f);
-    assert_true(reward_of(&t, "<think></think>\\boxed{-39}") == 2.0f); /* empty thought is allowed */
+    assert_true(reward_of(&t, "<think></think>\\boxed{-39}") ==
+                2.0f); /* empty thought is allowed */
     assert_true(reward_of(&t, "<think>x</think>\\boxed{-38}") == 1.0f); /* format only */
     /* several answers: no hedging */
     assert_true(reward_of(&t, "<think>x</think>\\boxed{-39} or \\boxed{-38}") == 0.0f);
@@ -298,7 +302,9 @@ static void test_integers(void **st)
     (void)st;
     wh_task t = arith_task(23, '-', 62); /* -39 */
     assert_int_equal(chk(&t, "-39"), 1);
-    assert_int_equal(chk(&t, "\xe2\x88\x92" "39"), 1); /* U+2212 MINUS SIGN is a minus */
+    assert_int_equal(chk(&t, "\xe2\x88\x92"
+                             "39"),
+                     1); /* U+2212 MINUS SIGN is a minus */
     assert_int_equal(chk(&t, "39"), 0);
     assert_int_equal(chk(&t, "- 39"), -1);
     assert_int_equal(chk(&t, "-3 9"), -1);
@@ -308,15 +314,19 @@ static void test_integers(void **st)
     assert_int_equal(chk(&t, "-39."), -1);
     assert_int_equal(chk(&t, "-3,9"), -1);
     assert_int_equal(chk(&t, "x = -39"), -1);
-    assert_int_equal(chk(&t, "\xe2\x80\x93" "39"), -1); /* EN DASH is not a minus */
+    assert_int_equal(chk(&t, "\xe2\x80\x93"
+                             "39"),
+                     -1);                /* EN DASH is not a minus */
     wh_task u = arith_task(60, '+', 42); /* 102 */
     assert_int_equal(chk(&u, "102"), 1);
     assert_int_equal(chk(&u, "1 02"), -1);
     assert_int_equal(chk(&u, "10 2"), -1);
     assert_int_equal(chk(&u, "0102"), -1);
     assert_int_equal(chk(&u, "+102"), -1);
-    assert_int_equal(chk(&u, "\xe2\x88\x92" "102"), 0); /* -102, not 102 */
-    assert_int_equal(chk(&u, "１０２"), -1);            /* fullwidth digits */
+    assert_int_equal(chk(&u, "\xe2\x88\x92"
+                             "102"),
+                     0);                     /* -102, not 102 */
+    assert_int_equal(chk(&u, "１０２"), -1); /* fullwidth digits */
     /* huge numbers: compared as text, never converted, no overflow */
     assert_int_equal(chk(&u, "102000000000000000000000000000000000000000"), 0);
     assert_int_equal(chk(&u, "18446744073709551718"), 0); /* 2^64 + 102 */
@@ -330,7 +340,11 @@ static void test_integers(void **st)
     assert_int_equal(chk(&z, "-0"), -1);
     assert_int_equal(chk(&z, "00"), -1);
     char key[WH_R1_KEY_MAX];
-    assert_int_equal(wh_task_check(&t, "\xe2\x88\x92" "39", 5, key, sizeof key, NULL), 1);
+    assert_int_equal(wh_task_check(&t,
+                                   "\xe2\x88\x92"
+                                   "39",
+                                   5, key, sizeof key, NULL),
+                     1);
     assert_string_equal(key, "-39"); /* votes count in canonical form */
 }
 
@@ -346,13 +360,15 @@ static void test_countdown_verifier(void **st)
     assert_int_equal(chk(&u, "50*3+25+7"), 1);
     assert_int_equal(chk(&u, " 50 * 3 + 25 + 7 "), 1);
     assert_int_equal(chk(&u, "(50*3)+(25+7)"), 1);
-    assert_int_equal(chk(&u, "50\xc3\x97" "3+25+7"), 1);  /* U+00D7 */
+    assert_int_equal(chk(&u, "50\xc3\x97"
+                             "3+25+7"),
+                     1); /* U+00D7 */
     assert_int_equal(chk(&u, "50 \\times 3 + 25 + 7"), 1);
     assert_int_equal(chk(&u, "50*3+25+7 = 182"), 1);
-    assert_int_equal(chk(&u, "50*3+25+7 = 181"), -1);     /* a false claim */
+    assert_int_equal(chk(&u, "50*3+25+7 = 181"), -1); /* a false claim */
     assert_int_equal(chk(&u, "50*3+25+7 = 0182"), -1);
-    assert_int_equal(chk(&u, "50*3+25+7+0"), 0);          /* 0 not given */
-    assert_int_equal(chk(&u, "50*3+25+7*1"), 0);          /* 1 not given */
+    assert_int_equal(chk(&u, "50*3+25+7+0"), 0); /* 0 not given */
+    assert_int_equal(chk(&u, "50*3+25+7*1"), 0); /* 1 not given */
     /* a number used twice */
     assert_int_equal(chk(&u, "50*3+25+3+3+1"), 0);
     const char *why = NULL;
@@ -374,9 +390,15 @@ static void test_countdown_verifier(void **st)
     const int64_t n5[3] = {6, 3, 5};
     assert_int_equal(wh_countdown_eval("6/3*5", 5, n5, 3, &v, &why), 0); /* left to right */
     assert_int_equal(v, 10);
-    assert_int_equal(wh_countdown_eval("6\xc3\xb7" "3-5", 6, n5, 3, &v, &why), 0); /* U+00F7 */
+    assert_int_equal(wh_countdown_eval("6\xc3\xb7"
+                                       "3-5",
+                                       6, n5, 3, &v, &why),
+                     0); /* U+00F7 */
     assert_int_equal(v, -3);
-    assert_int_equal(wh_countdown_eval("6\xe2\x88\x92" "5", 5, n5, 3, &v, &why), 0); /* U+2212 */
+    assert_int_equal(wh_countdown_eval("6\xe2\x88\x92"
+                                       "5",
+                                       5, n5, 3, &v, &why),
+                     0); /* U+2212 */
     assert_int_equal(v, 1);
     assert_int_equal(wh_countdown_eval("6-3-5", 5, n5, 3, &v, &why), 0);
     assert_int_equal(v, -2);
@@ -444,10 +466,10 @@ static void test_sort_verifier(void **st)
     assert_int_equal(chk(&t, "5,38,66,67"), 1);
     assert_int_equal(chk(&t, "[5, 38, 66, 67]"), 1);
     assert_int_equal(chk(&t, " [ 5 ,38 , 66, 67 ] "), 1);
-    assert_int_equal(chk(&t, "67, 66, 38, 5"), 0);  /* wrong order */
-    assert_int_equal(chk(&t, "5, 38, 66"), 0);      /* missing */
+    assert_int_equal(chk(&t, "67, 66, 38, 5"), 0); /* wrong order */
+    assert_int_equal(chk(&t, "5, 38, 66"), 0);     /* missing */
     assert_int_equal(chk(&t, "5, 38, 66, 67, 67"), 0);
-    assert_int_equal(chk(&t, "5 38 66 67"), -1);    /* separators are commas */
+    assert_int_equal(chk(&t, "5 38 66 67"), -1); /* separators are commas */
     assert_int_equal(chk(&t, "5, 38, 6 6, 67"), -1);
     assert_int_equal(chk(&t, "05, 38, 66, 67"), -1);
     assert_int_equal(chk(&t, "[5, 38, 66, 67"), -1);
@@ -465,10 +487,10 @@ static void test_pass_at_k(void **st)
     assert_float_equal(wh_eval_pass_at_k(4, 4, 1), 1.0, 1e-12);
     assert_float_equal(wh_eval_pass_at_k(4, 1, 1), 0.25, 1e-12);
     assert_float_equal(wh_eval_pass_at_k(4, 3, 1), 0.75, 1e-12);
-    assert_float_equal(wh_eval_pass_at_k(4, 1, 4), 1.0, 1e-12);           /* any correct */
+    assert_float_equal(wh_eval_pass_at_k(4, 1, 4), 1.0, 1e-12);              /* any correct */
     assert_float_equal(wh_eval_pass_at_k(5, 2, 2), 1.0 - 3.0 / 10.0, 1e-12); /* C(3,2)/C(5,2) */
     assert_float_equal(wh_eval_pass_at_k(10, 3, 5), 1.0 - 21.0 / 252.0, 1e-12);
-    assert_float_equal(wh_eval_pass_at_k(10, 6, 5), 1.0, 1e-12);          /* n - c < k */
+    assert_float_equal(wh_eval_pass_at_k(10, 6, 5), 1.0, 1e-12); /* n - c < k */
     assert_float_equal(wh_eval_pass_at_k(64, 1, 8), 8.0 / 64.0, 1e-12);
     /* pass@1 is c/n for any n and c */
     for (int n = 1; n <= 20; n++)
@@ -601,16 +623,17 @@ static void test_eval_fixture(void **st)
     json_object *o = json_tokener_parse(buf);
     assert_non_null(o);
     json_object *res, *v;
-    static const char *const top[] = {"model", "chat_format", "mode", "split", "n", "k",
-                                      "temperature", "top_p", "seed", "max_tokens", "totals"};
+    static const char *const top[] = {"model", "chat_format", "mode",        "split",
+                                      "n",     "k",           "temperature", "top_p",
+                                      "seed",  "max_tokens",  "totals"};
     for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
         assert_true(json_object_object_get_ex(o, top[i], &v));
     assert_true(json_object_object_get_ex(o, "results", &res));
     assert_int_equal(json_object_array_length(res), (size_t)a.n_cells);
-    static const char *const fields[] = {"task", "level", "n", "k", "pass@1", "pass@k",
-                                         "pass@3", "cons@k", "cons@3", "format", "think_tokens",
-                                         "gen_tokens", "truncated", "skipped", "pass_at",
-                                         "items"};
+    static const char *const fields[] = {
+        "task",      "level",   "n",       "k",      "pass@1",       "pass@k",
+        "pass@3",    "cons@k",  "cons@3",  "format", "think_tokens", "gen_tokens",
+        "truncated", "skipped", "pass_at", "items"};
     for (size_t r = 0; r < json_object_array_length(res); r++) {
         json_object *c = json_object_array_get_idx(res, r);
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)

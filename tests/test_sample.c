@@ -169,9 +169,12 @@ static void test_bad_params(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_greedy),          cmocka_unit_test(test_same_seed_same_tokens),
-        cmocka_unit_test(test_follows_softmax), cmocka_unit_test(test_filters),
-        cmocka_unit_test(test_penalties_and_bias), cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_greedy),
+        cmocka_unit_test(test_same_seed_same_tokens),
+        cmocka_unit_test(test_follows_softmax),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_penalties_and_bias),
+        cmocka_unit_test(test_bad_params),
     };
     return cmocka_run_group_tests_name("sample", tests, NULL, NULL);
 }

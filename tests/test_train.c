@@ -109,14 +109,37 @@ static void state_free(state_file *s)
 static void state_config(const state_file *s, wh_tr_config *out, int *pB, int *pT)
 {
     const int32_t *h = s->hdr + 2;
-    wh_tr_config c = {
-        .V = h[0], .C = h[1], .L = h[2], .NH = h[3], .QLR = h[4], .KVLR = h[5], .NOPE = h[6],
-        .ROPE = h[7], .VD = h[8], .FF = h[9], .E = h[10], .K = h[11], .MI = h[12], .NS = h[13],
-        .G = h[14], .TG = h[15], .first_dense = h[16], .norm_topk = h[17], .mtp = h[18],
-        .rope_scaling = h[19], .rope_orig_max_pos = h[20],
-        .eps = s->fh[0], .route_scale = s->fh[1], .mtp_lambda = s->fh[2], .bal_alpha = s->fh[3],
-        .rope_theta = s->fh[4], .rope_factor = s->fh[5], .yarn_beta_fast = s->fh[6],
-        .yarn_beta_slow = s->fh[7], .yarn_mscale = s->fh[8], .yarn_mscale_all_dim = s->fh[9]};
+    wh_tr_config c = {.V = h[0],
+                      .C = h[1],
+                      .L = h[2],
+                      .NH = h[3],
+                      .QLR = h[4],
+                      .KVLR = h[5],
+                      .NOPE = h[6],
+                      .ROPE = h[7],
+                      .VD = h[8],
+                      .FF = h[9],
+                      .E = h[10],
+                      .K = h[11],
+                      .MI = h[12],
+                      .NS = h[13],
+                      .G = h[14],
+                      .TG = h[15],
+                      .first_dense = h[16],
+                      .norm_topk = h[17],
+                      .mtp = h[18],
+                      .rope_scaling = h[19],
+                      .rope_orig_max_pos = h[20],
+                      .eps = s->fh[0],
+                      .route_scale = s->fh[1],
+                      .mtp_lambda = s->fh[2],
+                      .bal_alpha = s->fh[3],
+                      .rope_theta = s->fh[4],
+                      .rope_factor = s->fh[5],
+                      .yarn_beta_fast = s->fh[6],
+                      .yarn_beta_slow = s->fh[7],
+                      .yarn_mscale = s->fh[8],
+                      .yarn_mscale_all_dim = s->fh[9]};
     *out = c;
     *pB = h[21];
     *pT = h[22];
@@ -337,8 +360,8 @@ static void test_grad_accum(void **st)
         md = fmax(md, fabs(full.gsum[i] - acc.gsum[i]));
         mg = fmax(mg, fabs(full.gsum[i]));
     }
-    printf("  full batch loss %.7f, accumulated %.7f; gradient diff %.2e of max %.3e\n", lf, la,
-           md, mg);
+    printf("  full batch loss %.7f, accumulated %.7f; gradient diff %.2e of max %.3e\n", lf, la, md,
+           mg);
     assert_true(fabs(lf - la) < 1e-6);
     assert_true(md / mg < 1e-5);
     assert_true(fabs(full.grad_norm - acc.grad_norm) < 1e-5 * full.grad_norm);
@@ -485,8 +508,7 @@ static void test_resume(void **st)
     assert_memory_equal(a.model.params, r.model.params, a.model.n_params * 4);
     assert_memory_equal(a.m, r.m, a.model.n_params * 4);
     assert_memory_equal(a.v, r.v, a.model.n_params * 4);
-    assert_memory_equal(a.model.route_bias, r.model.route_bias,
-                        (size_t)a.model.n_blocks * c.E * 4);
+    assert_memory_equal(a.model.route_bias, r.model.route_bias, (size_t)a.model.n_blocks * c.E * 4);
     printf("  6 steps straight == 3 + checkpoint + 3, bit for bit (loss %.6f)\n", straight[5]);
     wh_trainer_free(&a);
     wh_trainer_free(&r);

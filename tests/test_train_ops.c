@@ -387,9 +387,9 @@ static void mla_case(int qlr)
     c.d.cos_t = cs, c.d.sin_t = sn;
     size_t N = 6, C = 8, QHD = 8;
     size_t sz[8] = {(size_t)qlr * C, (size_t)qlr, 2 * QHD * qlr, qlr ? 0 : 2 * QHD * C,
-                    10 * C, 6, 2 * 8 * 6, C * 2 * 4};
-    float **wp[8] = {&c.w.wq_a, &c.w.q_a_norm, &c.w.wq_b, &c.w.wq, &c.w.wkv_a, &c.w.kv_a_norm,
-                     &c.w.wkv_b, &c.w.wo};
+                    10 * C,          6,           2 * 8 * 6,     C * 2 * 4};
+    float **wp[8] = {&c.w.wq_a,  &c.w.q_a_norm,  &c.w.wq_b,  &c.w.wq,
+                     &c.w.wkv_a, &c.w.kv_a_norm, &c.w.wkv_b, &c.w.wo};
     wh_tr_mla_w g;
     float **gp[8] = {&g.wq_a, &g.q_a_norm, &g.wq_b, &g.wq, &g.wkv_a, &g.kv_a_norm, &g.wkv_b, &g.wo};
     const char *names[8] = {"wq_a", "q_a_norm", "wq_b", "wq", "wkv_a", "kv_a_norm", "wkv_b", "wo"};
@@ -515,12 +515,12 @@ static void test_moe(void **st)
     size_t sz[7] = {E * C, E * I * C, E * I * C, E * C * I, I * C, I * C, C * I};
     wh_tr_moe_w g;
     memset(&g, 0, sizeof g);
-    float **wp[7] = {&c.w.router, &c.w.gate, &c.w.up, &c.w.down, &c.w.shared.gate,
-                     &c.w.shared.up, &c.w.shared.down};
-    float **gp[7] = {&g.router, &g.gate, &g.up, &g.down, &g.shared.gate, &g.shared.up,
-                     &g.shared.down};
-    const char *names[7] = {"router", "exp_gate", "exp_up", "exp_down", "sh_gate", "sh_up",
-                            "sh_down"};
+    float **wp[7] = {&c.w.router,      &c.w.gate,      &c.w.up,         &c.w.down,
+                     &c.w.shared.gate, &c.w.shared.up, &c.w.shared.down};
+    float **gp[7] = {&g.router,      &g.gate,      &g.up,         &g.down,
+                     &g.shared.gate, &g.shared.up, &g.shared.down};
+    const char *names[7] = {"router",  "exp_gate", "exp_up", "exp_down",
+                            "sh_gate", "sh_up",    "sh_down"};
     c.saved = zeros(wh_tr_moe_saved_floats(&c.d));
     c.route = calloc(wh_tr_moe_route_ints(&c.d), sizeof(int));
     c.sel0 = calloc(N * 2, sizeof(int));
@@ -540,8 +540,8 @@ static void test_moe(void **st)
         c.x = rnd(N * C, 1, 0);
         free(c.R);
         c.R = rnd(N * C, 1, 0);
-        float *xs[8] = {c.x, c.w.router, c.w.gate, c.w.up, c.w.down, c.w.shared.gate,
-                        c.w.shared.up, c.w.shared.down};
+        float *xs[8] = {c.x,      c.w.router,      c.w.gate,      c.w.up,
+                        c.w.down, c.w.shared.gate, c.w.shared.up, c.w.shared.down};
         size_t ns[8] = {N * C, sz[0], sz[1], sz[2], sz[3], sz[4], sz[5], sz[6]};
         wh_tr_moe_forward(c.out, c.saved, c.route, c.x, &c.w, &c.d); /* the reference routing */
         memcpy(c.sel0, c.route, N * 2 * sizeof(int));
@@ -728,14 +728,37 @@ static void state_config(const state_file *sf, wh_tr_config *out, int *pB, int *
 {
     const state_file s = *sf;
     const int32_t *h = s.hdr + 2;
-    wh_tr_config c = {
-        .V = h[0], .C = h[1], .L = h[2], .NH = h[3], .QLR = h[4], .KVLR = h[5], .NOPE = h[6],
-        .ROPE = h[7], .VD = h[8], .FF = h[9], .E = h[10], .K = h[11], .MI = h[12], .NS = h[13],
-        .G = h[14], .TG = h[15], .first_dense = h[16], .norm_topk = h[17], .mtp = h[18],
-        .rope_scaling = h[19], .rope_orig_max_pos = h[20],
-        .eps = s.fh[0], .route_scale = s.fh[1], .mtp_lambda = s.fh[2], .bal_alpha = s.fh[3],
-        .rope_theta = s.fh[4], .rope_factor = s.fh[5], .yarn_beta_fast = s.fh[6],
-        .yarn_beta_slow = s.fh[7], .yarn_mscale = s.fh[8], .yarn_mscale_all_dim = s.fh[9]};
+    wh_tr_config c = {.V = h[0],
+                      .C = h[1],
+                      .L = h[2],
+                      .NH = h[3],
+                      .QLR = h[4],
+                      .KVLR = h[5],
+                      .NOPE = h[6],
+                      .ROPE = h[7],
+                      .VD = h[8],
+                      .FF = h[9],
+                      .E = h[10],
+                      .K = h[11],
+                      .MI = h[12],
+                      .NS = h[13],
+                      .G = h[14],
+                      .TG = h[15],
+                      .first_dense = h[16],
+                      .norm_topk = h[17],
+                      .mtp = h[18],
+                      .rope_scaling = h[19],
+                      .rope_orig_max_pos = h[20],
+                      .eps = s.fh[0],
+                      .route_scale = s.fh[1],
+                      .mtp_lambda = s.fh[2],
+                      .bal_alpha = s.fh[3],
+                      .rope_theta = s.fh[4],
+                      .rope_factor = s.fh[5],
+                      .yarn_beta_fast = s.fh[6],
+                      .yarn_beta_slow = s.fh[7],
+                      .yarn_mscale = s.fh[8],
+                      .yarn_mscale_all_dim = s.fh[9]};
     *out = c;
     *pB = h[21];
     *pT = h[22];
@@ -797,8 +820,8 @@ static void parity_case(const char *path)
             worst_name = t->name;
         }
         if (e > 1e-4)
-            fail_msg("%s: gradient of %s off by %.3e relative (max |ref| %.3e)", path, t->name,
-                     e, mr);
+            fail_msg("%s: gradient of %s off by %.3e relative (max |ref| %.3e)", path, t->name, e,
+                     mr);
     }
     printf("  %s: %d gradient tensors, worst relative error %.2e (%s)\n", path, m.n_tensors,
            worst_err, worst_name);
@@ -809,7 +832,7 @@ static void parity_case(const char *path)
 static void test_model_parity(void **st)
 {
     (void)st;
-    parity_case("tests/fixtures/train/state.bin");       /* q-LoRA, groups, MTP, balance loss */
+    parity_case("tests/fixtures/train/state.bin");        /* q-LoRA, groups, MTP, balance loss */
     parity_case("tests/fixtures/train/state_nolora.bin"); /* no q-LoRA, greedy top-k, no MTP */
 }
 
@@ -900,7 +923,8 @@ static void test_model_fd(void **st)
         }
     }
     printf("  model: %d elements of %d tensors checked, %d skipped (routing moved), worst err "
-           "%.2e\n", checked, m.n_tensors, skipped, worst_err);
+           "%.2e\n",
+           checked, m.n_tensors, skipped, worst_err);
     assert_true(skipped * 10 < checked);
     free(ctx.routes0);
     wh_tr_model_free(&m);
@@ -1007,16 +1031,25 @@ static void test_model_steps(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_embedding),  cmocka_unit_test(test_rmsnorm),
-        cmocka_unit_test(test_linear),     cmocka_unit_test(test_swiglu),
-        cmocka_unit_test(test_crossentropy), cmocka_unit_test(test_mlp),
-        cmocka_unit_test(test_rope),       cmocka_unit_test(test_attention),
-        cmocka_unit_test(test_mla),        cmocka_unit_test(test_gqa),
+        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_rmsnorm),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_swiglu),
+        cmocka_unit_test(test_crossentropy),
+        cmocka_unit_test(test_mlp),
+        cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_attention),
+        cmocka_unit_test(test_mla),
+        cmocka_unit_test(test_gqa),
         cmocka_unit_test(test_crossentropy_weighted),
-        cmocka_unit_test(test_moe),        cmocka_unit_test(test_balance),
-        cmocka_unit_test(test_bias_update), cmocka_unit_test(test_mtp),
-        cmocka_unit_test(test_model_parity), cmocka_unit_test(test_model_fd),
-        cmocka_unit_test(test_adamw),      cmocka_unit_test(test_clip_and_schedules),
+        cmocka_unit_test(test_moe),
+        cmocka_unit_test(test_balance),
+        cmocka_unit_test(test_bias_update),
+        cmocka_unit_test(test_mtp),
+        cmocka_unit_test(test_model_parity),
+        cmocka_unit_test(test_model_fd),
+        cmocka_unit_test(test_adamw),
+        cmocka_unit_test(test_clip_and_schedules),
         cmocka_unit_test(test_model_steps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,9 +9,9 @@
 
 typedef struct whfx {
     uint32_t T, V, G, n_moe, top_k, n_bias_changed;
-    int32_t *tokens; /* [T] */
-    float *logits;   /* [T][V] */
-    int32_t *gen;    /* [G] */
+    int32_t *tokens;     /* [T] */
+    float *logits;       /* [T][V] */
+    int32_t *gen;        /* [G] */
     uint32_t *moe_layer; /* [n_moe] */
     int32_t *experts;    /* [n_moe][T][top_k] */
 } whfx;
@@ -37,8 +37,7 @@ static inline int whfx_load(const char *path, whfx *x)
         x->tokens = malloc(4 * (size_t)x->T + 4);
         x->logits = malloc(4 * (size_t)x->T * x->V + 4);
         ok = x->tokens && x->logits && whfx_rd(f, x->tokens, 4 * (size_t)x->T) &&
-             whfx_rd(f, x->logits, 4 * (size_t)x->T * x->V) && whfx_rd(f, &x->G, 4) &&
-             x->G < 65536;
+             whfx_rd(f, x->logits, 4 * (size_t)x->T * x->V) && whfx_rd(f, &x->G, 4) && x->G < 65536;
     }
     if (ok) {
         x->gen = malloc(4 * (size_t)x->G + 4);
@@ -51,8 +50,7 @@ static inline int whfx_load(const char *path, whfx *x)
         ok = x->moe_layer && x->experts;
         for (uint32_t i = 0; ok && i < x->n_moe; i++)
             ok = whfx_rd(f, &x->moe_layer[i], 4) &&
-                 whfx_rd(f, x->experts + (size_t)i * x->T * x->top_k,
-                         4 * (size_t)x->T * x->top_k);
+                 whfx_rd(f, x->experts + (size_t)i * x->T * x->top_k, 4 * (size_t)x->T * x->top_k);
         ok = ok && whfx_rd(f, &x->n_bias_changed, 4);
     }
     fclose(f);

@@ -177,15 +177,15 @@ int wh_path_join_inside(const char *dir, const char *name, char **out, const cha
 {
     *out = NULL;
     if (name[0] == '\0' || name[0] == '/' || strchr(name, '\\') != NULL)
-        return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" is not a plain relative name",
-                      what, name);
+        return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" is not a plain relative name", what,
+                      name);
     const char *p = name;
     while (*p != '\0') {
         const char *slash = strchr(p, '/');
         size_t seg = slash ? (size_t)(slash - p) : strlen(p);
         if ((seg == 2 && p[0] == '.' && p[1] == '.') || seg == 0)
-            return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" escapes the model folder",
-                          what, name);
+            return wh_err(err, WH_E_FORMAT, "%s: file name \"%s\" escapes the model folder", what,
+                          name);
         p += seg;
         if (*p == '/')
             p++;

@@ -153,8 +153,9 @@ static int reply(chat *c)
         keep--;
     if ((int)n_ids + 1 > wh_session_ctx(c->s)) {
         wh_free(ids);
-        fprintf(stderr, "whale: the conversation (%zu tokens) no longer fits the context of %d "
-                        "tokens; /reset to start over\n",
+        fprintf(stderr,
+                "whale: the conversation (%zu tokens) no longer fits the context of %d "
+                "tokens; /reset to start over\n",
                 n_ids, wh_session_ctx(c->s));
         return 1;
     }
@@ -199,8 +200,9 @@ static int reply(chat *c)
     wh_free(ids);
     add_turn(c, "assistant", c->ans ? c->ans : "", c->rsn);
     static const char *fin[] = {"", " (stopped: length)", " (stopped by you)", " (context full)"};
-    fprintf(stderr, "%s[%d tokens (%d reasoning), %.2f tok/s, first token %.0f ms, prompt %d new "
-                    "of %zu tokens%s]%s\n",
+    fprintf(stderr,
+            "%s[%d tokens (%d reasoning), %.2f tok/s, first token %.0f ms, prompt %d new "
+            "of %zu tokens%s]%s\n",
             c->tty ? "\033[2m" : "", c->last.n_generated, c->last.n_reasoning,
             c->last.gen_ms > 0 ? c->last.n_generated * 1000.0 / c->last.gen_ms : 0.0,
             c->last.first_token_ms, (int)n_ids - keep, n_ids, fin[c->last.finish],
@@ -242,7 +244,8 @@ static int load(chat *c, const char *path)
         json_object *o = json_object_array_get_idx(arr, i), *r, *t, *rs;
         if (!json_object_object_get_ex(o, "role", &r) ||
             !json_object_object_get_ex(o, "content", &t) ||
-            !json_object_is_type(r, json_type_string) || !json_object_is_type(t, json_type_string)) {
+            !json_object_is_type(r, json_type_string) ||
+            !json_object_is_type(t, json_type_string)) {
             fprintf(stderr, "whale: %s: message %zu needs role and content strings\n", path, i);
             clear_turns(c);
             json_object_put(arr);

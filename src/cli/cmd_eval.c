@@ -87,8 +87,8 @@ static int parse_levels(const char *s, int *lo, int *hi)
 static void on_progress(void *user, const wh_eval_cell *c, int done, int total)
 {
     (void)user;
-    fprintf(stderr, "\r[%d/%d] %s level %d: item %d, pass@1 %.1f%%, format %.1f%%   ", done,
-            total, wh_task_family_name(c->family), c->level, c->n_items, 100 * c->pass1,
+    fprintf(stderr, "\r[%d/%d] %s level %d: item %d, pass@1 %.1f%%, format %.1f%%   ", done, total,
+            wh_task_family_name(c->family), c->level, c->n_items, 100 * c->pass1,
             100 * c->format_rate);
     if (done == total)
         fputc('\n', stderr);

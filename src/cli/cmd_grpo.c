@@ -67,8 +67,8 @@ static int load_policy(grpo_run *g, wh_model **m, wh_session **s, int n_seq)
     return 0;
 }
 
-static const char *const REWARD_FIELDS[] = {"reward", "accuracy", "format", "zero_var_frac",
-                                            "clip_frac", "truncated"};
+static const char *const REWARD_FIELDS[] = {"reward",        "accuracy",  "format",
+                                            "zero_var_frac", "clip_frac", "truncated"};
 static const char *const KL_FIELDS[] = {"kl", "entropy"};
 
 static int grpo_main(grpo_run *g, int do_export)
@@ -93,8 +93,8 @@ static int grpo_main(grpo_run *g, int do_export)
     g->ro.top_p = rl->top_p;
     g->ro.dynamic_sampling = rl->dynamic_sampling;
     g->ro.max_resample = rl->max_resample;
-    g->hp = (wh_grpo_hp){rl->clip_eps, rl->clip_eps_high, rl->kl_beta, rl->adv_eps,
-                         rl->aggregation};
+    g->hp =
+        (wh_grpo_hp){rl->clip_eps, rl->clip_eps_high, rl->kl_beta, rl->adv_eps, rl->aggregation};
     /* the schedule counts optimizer updates: mu per rollout step */
     p->t.hp.steps = o->hp.steps * rl->mu;
     int n_seq = rl->prompts * rl->group;
@@ -124,8 +124,8 @@ static int grpo_main(grpo_run *g, int do_export)
             break;
         double t_export = post_now() - t0;
         wh_rollout_stats rs;
-        if (wh_rollout(pm, s, p->fam, &g->ro, rl->prompts, o->seq_len, &pos, &g->b, &rs,
-                       &err) != WH_OK)
+        if (wh_rollout(pm, s, p->fam, &g->ro, rl->prompts, o->seq_len, &pos, &g->b, &rs, &err) !=
+            WH_OK)
             rc = cli_fail("grpo: %s", err.msg);
         wh_session_free(s);
         wh_model_free(pm);
@@ -184,9 +184,9 @@ static int grpo_main(grpo_run *g, int do_export)
                     "grpo step %4d/%d  reward %.3f  acc %.3f  zero-var %.2f  kl %.4f  clip %.3f  "
                     "H %.3f  len %.0f/%.0f  trunc %.2f  |g| %.3f  %.1fs (export %.2fs, rollout "
                     "%.1fs, update %.1fs)  ETA %.0fs\n",
-                    step, o->hp.steps, rsum / n, acc / n, zero_var, first.kl,
-                    clip_sum / rl->mu, ent, n_r ? len_r / n_r : 0.0, n_w ? len_w / n_w : 0.0,
-                    trunc / n, p->t.grad_norm, dt, t_export, rs.seconds, t_update,
+                    step, o->hp.steps, rsum / n, acc / n, zero_var, first.kl, clip_sum / rl->mu,
+                    ent, n_r ? len_r / n_r : 0.0, n_w ? len_w / n_w : 0.0, trunc / n,
+                    p->t.grad_norm, dt, t_export, rs.seconds, t_update,
                     (post_now() - t_start) / step * (o->hp.steps - step));
         fprintf(log,
                 "{\"step\":%d,\"reward\":%.6g,\"accuracy\":%.6g,\"format\":%.6g,"
@@ -196,10 +196,9 @@ static int grpo_main(grpo_run *g, int do_export)
                 "\"updates\":%d,\"gen_tokens\":%ld,\"prompts_drawn\":%llu,\"seconds\":%.4f,"
                 "\"export_s\":%.4f,\"rollout_s\":%.4f,\"update_s\":%.4f}\n",
                 step, rsum / n, acc / n, fmt / n, zero_var, rs.groups_drawn, first.kl,
-                clip_sum / rl->mu, ent, n_r ? len_r / n_r : 0.0, n_w ? len_w / n_w : 0.0,
-                trunc / n, first.loss, first.pg, pass.ratio_mean, p->t.grad_norm, p->t.lr,
-                p->t.step, rs.gen_tokens, (unsigned long long)pos, dt, t_export, rs.seconds,
-                t_update);
+                clip_sum / rl->mu, ent, n_r ? len_r / n_r : 0.0, n_w ? len_w / n_w : 0.0, trunc / n,
+                first.loss, first.pg, pass.ratio_mean, p->t.grad_norm, p->t.lr, p->t.step,
+                rs.gen_tokens, (unsigned long long)pos, dt, t_export, rs.seconds, t_update);
         fflush(log);
         p->t.data_pos = pos;
         if (step == o->hp.steps ||

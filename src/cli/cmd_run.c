@@ -191,9 +191,9 @@ static int run_text(wh_model *m, wh_session *s, const text_opts *to)
     fprintf(stderr,
             "[%s format; %d prompt tokens in %.0f ms; %d generated (%d reasoning), %.2f tok/s; "
             "first token after %.0f ms; finish: %s]\n",
-            wh_chat_family_name(fam), res.n_prompt, res.prompt_ms, res.n_generated,
-            res.n_reasoning, res.gen_ms > 0 ? res.n_generated * 1000.0 / res.gen_ms : 0.0,
-            res.first_token_ms, fin[res.finish]);
+            wh_chat_family_name(fam), res.n_prompt, res.prompt_ms, res.n_generated, res.n_reasoning,
+            res.gen_ms > 0 ? res.n_generated * 1000.0 / res.gen_ms : 0.0, res.first_token_ms,
+            fin[res.finish]);
     return 0;
 }
 

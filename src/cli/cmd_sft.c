@@ -126,14 +126,16 @@ static int sft_train(post_run *r, int do_export)
             break;
         }
         if (r->t.step % o->log_interval == 0 || r->t.step == o->hp.steps)
-            fprintf(stderr, "sft step %5d/%d  loss %.4f  assistant CE %.4f  lr %.2e  |g| %.3f  "
-                            "%.0f tok/s  ETA %.0fs\n",
+            fprintf(stderr,
+                    "sft step %5d/%d  loss %.4f  assistant CE %.4f  lr %.2e  |g| %.3f  "
+                    "%.0f tok/s  ETA %.0fs\n",
                     r->t.step, o->hp.steps, r->t.loss, r->t.loss_main, r->t.lr, r->t.grad_norm,
                     (double)per * A / (dt > 0 ? dt : 1e-9),
                     el / (step + 1) * (o->hp.steps - step - 1));
-        fprintf(log, "{\"step\":%d,\"loss\":%.7g,\"loss_main\":%.7g,\"loss_mtp\":%.7g,"
-                     "\"loss_bal\":%.7g,\"lr\":%.7g,\"grad_norm\":%.7g,\"assistant_tokens\":%.0f,"
-                     "\"sequences\":%llu,\"seconds\":%.4f}\n",
+        fprintf(log,
+                "{\"step\":%d,\"loss\":%.7g,\"loss_main\":%.7g,\"loss_mtp\":%.7g,"
+                "\"loss_bal\":%.7g,\"lr\":%.7g,\"grad_norm\":%.7g,\"assistant_tokens\":%.0f,"
+                "\"sequences\":%llu,\"seconds\":%.4f}\n",
                 r->t.step, r->t.loss, r->t.loss_main, r->t.loss_mtp, r->t.loss_bal, r->t.lr,
                 r->t.grad_norm, total, (unsigned long long)pos, dt);
         fflush(log);
@@ -151,9 +153,8 @@ static int sft_train(post_run *r, int do_export)
     if (rc == 0 && do_export)
         rc = post_export(r, r->path_model);
     if (rc == 0)
-        fprintf(stderr, "done: step %d, assistant CE %.4f; %s, %s%s%s\n", r->t.step,
-                r->t.loss_main, r->path_ckpt, svg, do_export ? ", " : "",
-                do_export ? r->path_model : "");
+        fprintf(stderr, "done: step %d, assistant CE %.4f; %s, %s%s%s\n", r->t.step, r->t.loss_main,
+                r->path_ckpt, svg, do_export ? ", " : "", do_export ? r->path_model : "");
     wh_free(tok), wh_free(tgt), wh_free(w), wh_free(perm);
     wh_sft_free(&set);
     return rc;
@@ -311,8 +312,9 @@ static int distill_traces(post_run *r, const char *path)
     if (fclose(k.f) != 0 || k.bad_write)
         rc = rc ? rc : cli_fail("%s: write failed", path);
     if (rc == 0)
-        fprintf(stderr, "distill: teacher %s wrote %ld traces, the verifier kept %ld (%.0f%%) "
-                        "in %.1fs: %s\n",
+        fprintf(stderr,
+                "distill: teacher %s wrote %ld traces, the verifier kept %ld (%.0f%%) "
+                "in %.1fs: %s\n",
                 o->rl.teacher, k.seen, k.kept, k.seen ? 100.0 * k.kept / k.seen : 0.0,
                 post_now() - t0, path);
     if (rc == 0 && k.kept == 0)

@@ -116,8 +116,8 @@ int cmd_tasks(int argc, char **argv)
                 } else {
                     printf("### %s level %d, %s item %llu\nuser: %s\nassistant: %s\n\n",
                            wh_task_family_name(t.family), t.level,
-                           split == WH_SPLIT_TEST ? "test" : "train",
-                           (unsigned long long)t.index, t.prompt, text);
+                           split == WH_SPLIT_TEST ? "test" : "train", (unsigned long long)t.index,
+                           t.prompt, text);
                     wh_free(text);
                 }
             }

@@ -192,13 +192,17 @@ static void write_svg(const char *log_path, const char *svg_path)
     if (y1 <= y0)
         y1 = y0 + 1;
     const double W = 640, H = 400, L = 60, R = 20, T = 30, Bm = 40;
-#define PX(x) (L + ((x) - x0) / (x1 - x0) * (W - L - R))
+#define PX(x) (L + ((x)-x0) / (x1 - x0) * (W - L - R))
 #define PY(y) (T + (y1 - (y)) / (y1 - y0) * (H - T - Bm))
-    fprintf(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(s,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
     fprintf(s, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(s, "<text x=\"%.0f\" y=\"18\">whale train: loss (blue) and validation loss (red)"
-               "</text>\n", L);
+    fprintf(s,
+            "<text x=\"%.0f\" y=\"18\">whale train: loss (blue) and validation loss (red)"
+            "</text>\n",
+            L);
     fprintf(s, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L,
             H - Bm, W - R, H - Bm);
     fprintf(s, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"black\"/>\n", L, T,
@@ -289,15 +293,16 @@ static void log_step(run *r, double tok_s, double eta, float val_loss, int have_
     }
     if (r->log == NULL)
         return;
-    fprintf(r->log, "{\"step\":%d,\"loss\":%.7g,\"loss_main\":%.7g,\"loss_mtp\":%.7g,"
-                    "\"loss_bal\":%.7g,",
+    fprintf(r->log,
+            "{\"step\":%d,\"loss\":%.7g,\"loss_main\":%.7g,\"loss_mtp\":%.7g,"
+            "\"loss_bal\":%.7g,",
             t->step, t->loss, t->loss_main, t->loss_mtp, t->loss_bal);
     if (have_val)
         fprintf(r->log, "\"val_loss\":%.7g,", val_loss);
-    fprintf(r->log, "\"lr\":%.7g,\"grad_norm\":%.7g,\"tokens_per_s\":%.1f,\"tokens\":%llu,"
-                    "\"experts\":[",
-            t->lr, t->grad_norm, tok_s,
-            (unsigned long long)(t->data_pos * (uint64_t)r->o.seq_len));
+    fprintf(r->log,
+            "\"lr\":%.7g,\"grad_norm\":%.7g,\"tokens_per_s\":%.1f,\"tokens\":%llu,"
+            "\"experts\":[",
+            t->lr, t->grad_norm, tok_s, (unsigned long long)(t->data_pos * (uint64_t)r->o.seq_len));
     int first = 1;
     for (int l = 0; l < m->n_blocks; l++) {
         if (!m->w.blocks[l].is_moe)
@@ -305,9 +310,10 @@ static void log_step(run *r, double tok_s, double eta, float val_loss, int have_
         wh_tr_load_stats st;
         wh_tr_moe_load_stats(&st, wh_trainer_load(t, l), m->route_bias + (size_t)l * t->E1,
                              m->cfg.E);
-        fprintf(r->log, "%s{\"layer\":%d,\"load_max\":%.0f,\"load_mean\":%.2f,"
-                        "\"max_over_mean\":%.4f,\"bias_min\":%.6g,\"bias_max\":%.6g,"
-                        "\"bias_mean_abs\":%.6g}",
+        fprintf(r->log,
+                "%s{\"layer\":%d,\"load_max\":%.0f,\"load_mean\":%.2f,"
+                "\"max_over_mean\":%.4f,\"bias_min\":%.6g,\"bias_max\":%.6g,"
+                "\"bias_mean_abs\":%.6g}",
                 first ? "" : ",", l, st.max_load, st.mean_load, st.max_over_mean, st.bias_min,
                 st.bias_max, st.bias_mean_abs);
         first = 0;
@@ -343,8 +349,8 @@ static int train_main(run *r, int resume, int do_export, int stop_after)
     if (rc != WH_OK)
         return cli_fail("%s", err.msg);
     if (o->grad_accum % r->size != 0)
-        return cli_fail("train: grad_accum %d is not a multiple of the %d MPI ranks",
-                        o->grad_accum, r->size);
+        return cli_fail("train: grad_accum %d is not a multiple of the %d MPI ranks", o->grad_accum,
+                        r->size);
     if (o->threads > 0)
         openblas_set_num_threads(o->threads);
     rc = wh_tr_loader_open(&r->train, o->data, "train", o->seq_len, 1, o->seed, &err);
@@ -359,8 +365,8 @@ static int train_main(run *r, int resume, int do_export, int stop_after)
     if (o->model.V == 0)
         o->model.V = (int)r->train.vocab;
     if ((uint32_t)o->model.V < r->train.vocab)
-        return cli_fail("train: vocab_size %d is smaller than the data's vocabulary %u",
-                        o->model.V, r->train.vocab);
+        return cli_fail("train: vocab_size %d is smaller than the data's vocabulary %u", o->model.V,
+                        r->train.vocab);
     if (o->model.G < 1)
         o->model.G = 1;
     if (o->model.TG < 1)
@@ -403,10 +409,9 @@ static int train_main(run *r, int resume, int do_export, int stop_after)
         fprintf(stderr,
                 "whale train: %zu parameters, %d blocks%s, V %d, batch %d x %d x %d micro-batches "
                 "on %d rank(s), %llu training windows, %llu validation windows%s\n",
-                r->t.model.n_params, o->model.L, o->model.mtp ? " + MTP" : "", o->model.V,
-                o->batch, o->seq_len, o->grad_accum, r->size,
-                (unsigned long long)r->train.n_windows, (unsigned long long)r->val.n_windows,
-                resume ? ", resumed" : "");
+                r->t.model.n_params, o->model.L, o->model.mtp ? " + MTP" : "", o->model.V, o->batch,
+                o->seq_len, o->grad_accum, r->size, (unsigned long long)r->train.n_windows,
+                (unsigned long long)r->val.n_windows, resume ? ", resumed" : "");
         if (resume)
             fprintf(stderr, "resumed at step %d\n", r->t.step);
     }
@@ -447,8 +452,7 @@ static int train_main(run *r, int resume, int do_export, int stop_after)
         if (r->rank == 0) {
             log_step(r, tok_s, eta, val_loss, have_val);
             if (!isfinite(r->t.loss))
-                return cli_fail("train: the loss is not finite at step %d (lower lr?)",
-                                r->t.step);
+                return cli_fail("train: the loss is not finite at step %d (lower lr?)", r->t.step);
             int ck = r->t.step == o->hp.steps || r->t.step == stop_after ||
                      (o->checkpoint_interval > 0 && r->t.step % o->checkpoint_interval == 0);
             if (ck) {
@@ -474,8 +478,7 @@ static int train_main(run *r, int resume, int do_export, int stop_after)
                 return cli_fail("%s", err.msg);
         }
         fprintf(stderr, "done: step %d, loss %.4f; %s, %s%s%s\n", r->t.step, r->t.loss,
-                r->path_ckpt, r->path_svg, do_export ? ", " : "",
-                do_export ? r->path_model : "");
+                r->path_ckpt, r->path_svg, do_export ? ", " : "", do_export ? r->path_model : "");
     }
     return 0;
 }
@@ -530,8 +533,7 @@ int cmd_train(int argc, char **argv)
     }
     for (int i = 1; i < argc && rc == 0 && config[0]; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0 || strcmp(a, "--resume") == 0 ||
-            strcmp(a, "--no-export") == 0)
+        if (strncmp(a, "--", 2) != 0 || strcmp(a, "--resume") == 0 || strcmp(a, "--no-export") == 0)
             continue;
         if (strcmp(a, "--stop-after") == 0) {
             i++;

@@ -8,26 +8,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "whale %s — the DeepSeek-R1 system in C\n\n"
-               "usage: whale <command> [options]\n\n"
-               "commands:\n"
-               "  info MODEL             architecture, parameters, dtypes, files, KV-cache bytes\n"
-               "  run -m MODEL ...       generate: -p TEXT (chat format) or --tokens IDS\n"
-               "  tokenize -m MODEL TEXT token ids and pieces of a text (- reads stdin)\n"
-               "  serve -m MODEL         OpenAI-compatible HTTP API and web chat (see --help)\n"
-               "  chat -m MODEL          interactive multi-turn chat (see whale chat --help)\n"
-               "  quantize IN OUT --type T  write a GGUF for llama.cpp (f16, q8_0, q4_k_m, ...)\n"
-               "  eval -m MODEL          pass@1, pass@k, cons@k on the held-out R1 task sets\n"
-               "  tasks --family F       R1 task items, teacher traces, SFT JSONL\n"
-               "  data -t TOK -o DIR FILE...  text / JSONL -> token shards for training\n"
-               "  train CONFIG [--KEY V]  pretrain a DeepSeek-V3-style model (docs/TRAINING.md)\n"
-               "  sft CONFIG             fine-tune on R1-format conversations, loss on the reply\n"
-               "  grpo CONFIG            GRPO with rule-based rewards on the R1 tasks (docs/R1.md)\n"
-               "  distill CONFIG         teacher traces, verified, then SFT of a student\n"
-               "\n"
-               "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
-               "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
-               "Options: --help, --version.\n",
+    fprintf(f,
+            "whale %s — the DeepSeek-R1 system in C\n\n"
+            "usage: whale <command> [options]\n\n"
+            "commands:\n"
+            "  info MODEL             architecture, parameters, dtypes, files, KV-cache bytes\n"
+            "  run -m MODEL ...       generate: -p TEXT (chat format) or --tokens IDS\n"
+            "  tokenize -m MODEL TEXT token ids and pieces of a text (- reads stdin)\n"
+            "  serve -m MODEL         OpenAI-compatible HTTP API and web chat (see --help)\n"
+            "  chat -m MODEL          interactive multi-turn chat (see whale chat --help)\n"
+            "  quantize IN OUT --type T  write a GGUF for llama.cpp (f16, q8_0, q4_k_m, ...)\n"
+            "  eval -m MODEL          pass@1, pass@k, cons@k on the held-out R1 task sets\n"
+            "  tasks --family F       R1 task items, teacher traces, SFT JSONL\n"
+            "  data -t TOK -o DIR FILE...  text / JSONL -> token shards for training\n"
+            "  train CONFIG [--KEY V]  pretrain a DeepSeek-V3-style model (docs/TRAINING.md)\n"
+            "  sft CONFIG             fine-tune on R1-format conversations, loss on the reply\n"
+            "  grpo CONFIG            GRPO with rule-based rewards on the R1 tasks (docs/R1.md)\n"
+            "  distill CONFIG         teacher traces, verified, then SFT of a student\n"
+            "\n"
+            "MODEL is a folder with config.json and *.safetensors (single or sharded,\n"
+            "F32/F16/BF16/FP8 block-scaled), a .safetensors file, or a .gguf file.\n"
+            "Options: --help, --version.\n",
             WHALE_VERSION);
 }
 

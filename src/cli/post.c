@@ -138,7 +138,8 @@ int post_setup(post_run *r, int main_only)
     }
     if (r->tok == NULL)
         return cli_fail("no tokenizer: set tokenizer = FOLDER (none found beside init_from "
-                        "\"%s\")", init);
+                        "\"%s\")",
+                        init);
     /* the model */
     wh_tr_init src;
     memset(&src, 0, sizeof src);
@@ -193,8 +194,8 @@ int post_export(post_run *r, const char *dir)
     if (r->o.model.rope_scaling == WH_ROPE_YARN &&
         (int)(r->o.model.rope_orig_max_pos * r->o.model.rope_factor) > max_pos)
         max_pos = (int)(r->o.model.rope_orig_max_pos * r->o.model.rope_factor);
-    int rc = wh_tr_export_hf(&r->t.model, dir, wh_tokenizer_bos(r->tok),
-                             wh_tokenizer_eos(r->tok), max_pos, &err);
+    int rc = wh_tr_export_hf(&r->t.model, dir, wh_tokenizer_bos(r->tok), wh_tokenizer_eos(r->tok),
+                             max_pos, &err);
     if (rc == WH_OK)
         rc = wh_sft_copy_tokenizer(r->tok_dir, dir, &err);
     return rc == WH_OK ? 0 : cli_fail("%s", err.msg);
@@ -246,9 +247,8 @@ void post_plot(const char *log_path, const char *svg_path, const char *title,
         }
         v[n * w] = json_object_object_get_ex(o, "step", &x) ? json_object_get_double(x) : n;
         for (int k = 0; k < n_fields; k++)
-            v[n * w + 1 + k] = json_object_object_get_ex(o, fields[k], &x)
-                                   ? json_object_get_double(x)
-                                   : NAN;
+            v[n * w + 1 + k] =
+                json_object_object_get_ex(o, fields[k], &x) ? json_object_get_double(x) : NAN;
         n++;
         json_object_put(o);
     }
@@ -275,10 +275,12 @@ void post_plot(const char *log_path, const char *svg_path, const char *title,
     if (y1 <= y0)
         y1 = y0 + 1;
     const double W = 640, H = 400, L = 60, R = 20, T = 30, Bm = 40;
-#define PX(x) (L + ((x) - x0) / (x1 - x0) * (W - L - R))
+#define PX(x) (L + ((x)-x0) / (x1 - x0) * (W - L - R))
 #define PY(y) (T + (y1 - (y)) / (y1 - y0) * (H - T - Bm))
-    fprintf(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(s,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
     fprintf(s, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(s, "<text x=\"%.0f\" y=\"18\">%s:", L, title);
     for (int k = 0; k < n_fields; k++)

@@ -232,8 +232,8 @@ static int rd_value(cursor *c, uint32_t version, wh_gguf_kv *kv, const char *wha
         /* each string takes at least 8 bytes: bound n before allocating */
         if (n > (c->size - c->pos) / 8)
             return wh_err(c->err, WH_E_FORMAT,
-                          "%s: %s at byte %llu: %llu strings cannot fit in the file", c->path,
-                          what, (unsigned long long)at, (unsigned long long)n);
+                          "%s: %s at byte %llu: %llu strings cannot fit in the file", c->path, what,
+                          (unsigned long long)at, (unsigned long long)n);
         kv->v.arr.strs = wh_calloc((size_t)(n ? n : 1), sizeof(wh_gguf_str));
         if (kv->v.arr.strs == NULL)
             return wh_err(c->err, WH_E_NOMEM, "%s: %s: out of memory", c->path, what);
@@ -368,9 +368,8 @@ static int parse(wh_gguf *g, wh_error *err)
                       g->path, (unsigned long long)g->n_kv, (unsigned long long)(c.pos - 8),
                       (unsigned long long)c.size);
     if (g->n_tensors > rest / 32)
-        return wh_err(err, WH_E_FORMAT,
-                      "%s: tensor count %llu cannot fit in a %llu-byte file", g->path,
-                      (unsigned long long)g->n_tensors, (unsigned long long)c.size);
+        return wh_err(err, WH_E_FORMAT, "%s: tensor count %llu cannot fit in a %llu-byte file",
+                      g->path, (unsigned long long)g->n_tensors, (unsigned long long)c.size);
     g->kv = wh_calloc((size_t)(g->n_kv ? g->n_kv : 1), sizeof *g->kv);
     if (g->kv == NULL)
         return wh_err(err, WH_E_NOMEM, "%s: out of memory", g->path);
@@ -386,8 +385,8 @@ static int parse(wh_gguf *g, wh_error *err)
         if ((rc = rd_u32(&c, &t, what)) != WH_OK)
             return rc;
         if (t >= WH_GGUF_TYPE_COUNT)
-            return wh_err(err, WH_E_FORMAT, "%s: %s: unknown value type %u at byte %llu",
-                          g->path, what, t, (unsigned long long)(c.pos - 4));
+            return wh_err(err, WH_E_FORMAT, "%s: %s: unknown value type %u at byte %llu", g->path,
+                          what, t, (unsigned long long)(c.pos - 4));
         kv->type = (wh_gguf_type)t;
         kv->offset = c.pos;
         kv->v.arr.strs = NULL;
@@ -401,8 +400,8 @@ static int parse(wh_gguf *g, wh_error *err)
         if (kv->type != WH_GGUF_U32 || kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) != 0 ||
             kv->v.u > 65536)
             return wh_err(err, WH_E_FORMAT,
-                          "%s: general.alignment at byte %llu must be a power of two u32",
-                          g->path, (unsigned long long)kv->offset);
+                          "%s: general.alignment at byte %llu must be a power of two u32", g->path,
+                          (unsigned long long)kv->offset);
         g->alignment = kv->v.u;
     }
     size_t nt = (size_t)(g->n_tensors ? g->n_tensors : 1);
@@ -514,8 +513,8 @@ static int parse(wh_gguf *g, wh_error *err)
             rc = wh_err(err, WH_E_FORMAT,
                         "%s: tensor %s: data at byte %llu + %llu bytes lies beyond the end of "
                         "the file (%llu bytes)",
-                        g->path, t->name, (unsigned long long)abs,
-                        (unsigned long long)t->nbytes, (unsigned long long)c.size);
+                        g->path, t->name, (unsigned long long)abs, (unsigned long long)t->nbytes,
+                        (unsigned long long)c.size);
             goto fail;
         }
         t->offset = abs;
@@ -622,8 +621,8 @@ int wh_gguf_get_f32(const wh_gguf *g, const char *key, int required, float *out,
     else if (is_int_type(kv->type))
         *out = is_signed(kv->type) ? (float)kv->v.i : (float)kv->v.u;
     else
-        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a number",
-                      g->path, key, (unsigned long long)kv->offset);
+        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a number", g->path,
+                      key, (unsigned long long)kv->offset);
     return WH_OK;
 }
 
@@ -634,8 +633,8 @@ int wh_gguf_get_bool(const wh_gguf *g, const char *key, int required, bool *out,
     if (kv == NULL)
         return rc;
     if (!is_int_type(kv->type))
-        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a bool",
-                      g->path, key, (unsigned long long)kv->offset);
+        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a bool", g->path,
+                      key, (unsigned long long)kv->offset);
     *out = kv->v.u != 0;
     return WH_OK;
 }
@@ -648,8 +647,8 @@ int wh_gguf_get_str(const wh_gguf *g, const char *key, int required, wh_gguf_str
     if (kv == NULL)
         return rc;
     if (kv->type != WH_GGUF_STRING)
-        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a string",
-                      g->path, key, (unsigned long long)kv->offset);
+        return wh_err(err, WH_E_FORMAT, "%s: metadata %s at byte %llu: expected a string", g->path,
+                      key, (unsigned long long)kv->offset);
     *out = kv->v.s;
     return WH_OK;
 }

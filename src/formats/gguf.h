@@ -48,8 +48,8 @@ typedef struct wh_gguf_kv {
         struct {
             wh_gguf_type type; /* element type */
             uint64_t n;
-            const uint8_t *data;  /* scalars: packed little-endian elements */
-            wh_gguf_str *strs;    /* strings: n entries (heap) */
+            const uint8_t *data; /* scalars: packed little-endian elements */
+            wh_gguf_str *strs;   /* strings: n entries (heap) */
         } arr;
     } v;
 } wh_gguf_kv;

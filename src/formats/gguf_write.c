@@ -59,8 +59,8 @@ typedef struct tinfo {
 } tinfo;
 
 struct wh_gguf_writer {
-    buf kv;      /* serialised kv pairs */
-    buf infos;   /* serialised tensor infos */
+    buf kv;    /* serialised kv pairs */
+    buf infos; /* serialised tensor infos */
     uint64_t n_kv, n_tensors;
     uint64_t data_size; /* running aligned offset */
     tinfo *t;

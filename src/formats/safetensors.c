@@ -15,10 +15,9 @@ static int dtype_from_name(const char *s)
         const char *name;
         wh_dtype dt;
     } map[] = {
-        {"F32", WH_DT_F32},   {"F16", WH_DT_F16},   {"BF16", WH_DT_BF16},
-        {"F8_E4M3", WH_DT_F8_E4M3}, {"I8", WH_DT_I8}, {"I16", WH_DT_I16},
-        {"I32", WH_DT_I32},   {"I64", WH_DT_I64},   {"F64", WH_DT_F64},
-        {"U8", WH_DT_U8},     {"BOOL", WH_DT_BOOL},
+        {"F32", WH_DT_F32}, {"F16", WH_DT_F16}, {"BF16", WH_DT_BF16}, {"F8_E4M3", WH_DT_F8_E4M3},
+        {"I8", WH_DT_I8},   {"I16", WH_DT_I16}, {"I32", WH_DT_I32},   {"I64", WH_DT_I64},
+        {"F64", WH_DT_F64}, {"U8", WH_DT_U8},   {"BOOL", WH_DT_BOOL},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(s, map[i].name) == 0)
@@ -82,8 +81,10 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
         return rc;
     if (mf.size < 8) {
         wh_mapfile_close(&mf);
-        return wh_err(err, WH_E_FORMAT, "%s: truncated: %llu bytes, a safetensors file starts "
-                      "with an 8-byte header length", path, (unsigned long long)mf.size);
+        return wh_err(err, WH_E_FORMAT,
+                      "%s: truncated: %llu bytes, a safetensors file starts "
+                      "with an 8-byte header length",
+                      path, (unsigned long long)mf.size);
     }
     uint64_t hlen;
     memcpy(&hlen, mf.data, 8);
@@ -146,8 +147,8 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
         }
         size_t nd = json_object_array_length(js);
         if (nd > WH_MAX_DIMS) {
-            rc = wh_err(err, WH_E_UNSUPPORTED, "%s: tensor %s: %zu dimensions (at most %d)",
-                        path, key, nd, WH_MAX_DIMS);
+            rc = wh_err(err, WH_E_UNSUPPORTED, "%s: tensor %s: %zu dimensions (at most %d)", path,
+                        key, nd, WH_MAX_DIMS);
             break;
         }
         wh_tensor t;
@@ -167,8 +168,8 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
             t.ne[nd - 1 - d] = (int64_t)v; /* reverse: ne[0] is the innermost */
         }
         if (bad >= 0) {
-            rc = wh_err(err, WH_E_FORMAT,
-                        "%s: tensor %s: shape[%d] is not an integer in 0..2^53", path, key, bad);
+            rc = wh_err(err, WH_E_FORMAT, "%s: tensor %s: shape[%d] is not an integer in 0..2^53",
+                        path, key, bad);
             break;
         }
         uint64_t b, e;
@@ -202,8 +203,7 @@ int wh_safetensors_load_file(wh_tensor_store *st, const char *path, wh_error *er
     return rc;
 }
 
-static int load_index(wh_tensor_store *st, const char *dir, const char *index_path,
-                      wh_error *err)
+static int load_index(wh_tensor_store *st, const char *dir, const char *index_path, wh_error *err)
 {
     char *text = NULL;
     uint64_t len = 0;
@@ -219,8 +219,7 @@ static int load_index(wh_tensor_store *st, const char *dir, const char *index_pa
         !json_object_object_get_ex(root, "weight_map", &wm) ||
         !json_object_is_type(wm, json_type_object)) {
         json_object_put(root);
-        return wh_err(err, WH_E_FORMAT, "%s: field weight_map (an object) is missing",
-                      index_path);
+        return wh_err(err, WH_E_FORMAT, "%s: field weight_map (an object) is missing", index_path);
     }
     /* Load each distinct shard once, in order of first appearance. */
     rc = WH_OK;
@@ -232,8 +231,8 @@ static int load_index(wh_tensor_store *st, const char *dir, const char *index_pa
     json_object_object_foreach(wm, tname, fobj)
     {
         if (!json_object_is_type(fobj, json_type_string)) {
-            rc = wh_err(err, WH_E_FORMAT, "%s: weight_map.%s is not a file name", index_path,
-                        tname);
+            rc =
+                wh_err(err, WH_E_FORMAT, "%s: weight_map.%s is not a file name", index_path, tname);
             break;
         }
         const char *fname = json_object_get_string(fobj);
@@ -258,7 +257,8 @@ static int load_index(wh_tensor_store *st, const char *dir, const char *index_pa
             const char *want = json_object_get_string(fobj2);
             const char *have = t ? strrchr(st->files[t->file].path, '/') : NULL;
             have = have ? have + 1 : (t ? st->files[t->file].path : NULL);
-            if (t == NULL || strcmp(have, strrchr(want, '/') ? strrchr(want, '/') + 1 : want) != 0) {
+            if (t == NULL ||
+                strcmp(have, strrchr(want, '/') ? strrchr(want, '/') + 1 : want) != 0) {
                 rc = wh_err(err, WH_E_MISSING, "%s: tensor %s is not in shard %s", index_path,
                             tname2, want);
                 break;
@@ -287,8 +287,7 @@ int wh_safetensors_load_dir(wh_tensor_store *st, const char *dir, wh_error *err)
         return rc;
     if (!wh_is_file(single)) {
         rc = wh_err(err, WH_E_MISSING,
-                    "%s: no model.safetensors.index.json or model.safetensors in this folder",
-                    dir);
+                    "%s: no model.safetensors.index.json or model.safetensors in this folder", dir);
         wh_free(single);
         return rc;
     }

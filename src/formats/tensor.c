@@ -142,12 +142,11 @@ int wh_store_add(wh_tensor_store *st, const wh_tensor *t, wh_error *err)
     uint64_t nel = 1;
     for (int d = 0; d < WH_MAX_DIMS; d++) {
         if (t->ne[d] < 0 || (d >= t->n_dims && t->ne[d] != 1))
-            return wh_err(err, WH_E_FORMAT, "%s: tensor %s: bad dimension %d", fpath, t->name,
-                          d);
+            return wh_err(err, WH_E_FORMAT, "%s: tensor %s: bad dimension %d", fpath, t->name, d);
         if (!wh_mul_u64(nel, (uint64_t)t->ne[d], &nel) || nel > ((uint64_t)1 << 53))
             return wh_err(err, WH_E_FORMAT,
-                          "%s: tensor %s: dimensions overflow (product of shape too large)",
-                          fpath, t->name);
+                          "%s: tensor %s: dimensions overflow (product of shape too large)", fpath,
+                          t->name);
     }
     if (t->ne[0] % di->block != 0)
         return wh_err(err, WH_E_FORMAT,
@@ -159,8 +158,8 @@ int wh_store_add(wh_tensor_store *st, const wh_tensor *t, wh_error *err)
         return wh_err(err, WH_E_FORMAT,
                       "%s: tensor %s at byte %llu: holds %llu bytes but shape and dtype %s need "
                       "%llu",
-                      fpath, t->name, (unsigned long long)t->offset,
-                      (unsigned long long)t->nbytes, di->name, (unsigned long long)need);
+                      fpath, t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                      di->name, (unsigned long long)need);
     if (t->file >= 0 && t->file < st->n_files) {
         uint64_t end;
         if (!wh_add_u64(t->offset, t->nbytes, &end) || end > st->files[t->file].size)
@@ -273,18 +272,15 @@ int wh_store_bind_fp8_scales(wh_tensor_store *st, wh_error *err)
         wh_free(sname);
         const char *fpath = st->files[t->file].path;
         if (s == NULL)
-            return wh_err(err, WH_E_MISSING,
-                          "%s: FP8 tensor %s has no %s%s block-scale tensor", fpath, t->name,
-                          t->name, suffix);
+            return wh_err(err, WH_E_MISSING, "%s: FP8 tensor %s has no %s%s block-scale tensor",
+                          fpath, t->name, t->name, suffix);
         if (t->n_dims != 2)
-            return wh_err(err, WH_E_UNSUPPORTED, "%s: FP8 tensor %s must be 2-D", fpath,
-                          t->name);
+            return wh_err(err, WH_E_UNSUPPORTED, "%s: FP8 tensor %s must be 2-D", fpath, t->name);
         int64_t want_r = (t->ne[1] + 127) / 128, want_c = (t->ne[0] + 127) / 128;
         if (s->dtype != WH_DT_F32 || s->n_dims != 2 || s->ne[1] != want_r || s->ne[0] != want_c)
             return wh_err(err, WH_E_FORMAT,
-                          "%s: tensor %s%s: expected F32 [%lld, %lld] block scales for %s",
-                          fpath, t->name, suffix, (long long)want_r, (long long)want_c,
-                          t->name);
+                          "%s: tensor %s%s: expected F32 [%lld, %lld] block scales for %s", fpath,
+                          t->name, suffix, (long long)want_r, (long long)want_c, t->name);
         t->scale = s;
     }
     return WH_OK;

@@ -44,9 +44,9 @@ typedef enum wh_dtype {
 
 typedef struct wh_dtype_info {
     const char *name;
-    int block;        /* elements per block (1 for plain types) */
-    int block_bytes;  /* bytes per block */
-    int computable;   /* usable as a weight by the kernels */
+    int block;       /* elements per block (1 for plain types) */
+    int block_bytes; /* bytes per block */
+    int computable;  /* usable as a weight by the kernels */
 } wh_dtype_info;
 
 const wh_dtype_info *wh_dtype_get(wh_dtype t);
@@ -63,10 +63,10 @@ typedef struct wh_tensor {
     int64_t ne[WH_MAX_DIMS]; /* unused dims are 1 */
     const uint8_t *data;
     uint64_t nbytes;
-    int file;        /* index into the store's files */
-    uint64_t offset; /* absolute byte offset in that file (for messages) */
+    int file;                      /* index into the store's files */
+    uint64_t offset;               /* absolute byte offset in that file (for messages) */
     const struct wh_tensor *scale; /* F8_E4M3: F32 block scales [ceil(rows/128)][ceil(cols/128)] */
-    int64_t row0; /* views: first row inside the parent (for block-scale lookup) */
+    int64_t row0;                  /* views: first row inside the parent (for block-scale lookup) */
 } wh_tensor;
 
 /* A view of rows [r0, r0+n) of a 2-D tensor, or of matrix i of a 3-D tensor. */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride,
-                        int d, float scale)
+void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride, int d,
+                        float scale)
 {
     for (int j = 0; j < n; j++) {
         const float *k = K + (int64_t)j * stride;

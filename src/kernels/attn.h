@@ -15,8 +15,8 @@ void wh_attn_scores(float *scores, const float *q, const float *K, int n, int64_
 void wh_attn_accum(float *out, const float *p, const float *V, int n, int64_t stride, int d);
 
 /* Scalar twins (tests compare against them). */
-void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride,
-                        int d, float scale);
+void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride, int d,
+                        float scale);
 void wh_attn_accum_ref(float *out, const float *p, const float *V, int n, int64_t stride, int d);
 
 /* AVX2 versions (attn_avx2.c); NULL-safe to call only when the CPU has AVX2+FMA. */

@@ -27,8 +27,8 @@ void wh_gemm_rows_ref(const wh_gemm_args *a, long o0, long o1)
     const wh_quant_traits *tr = wh_quant_traits_get(a->type);
     uint64_t rb = wh_dtype_row_bytes(a->type, a->K);
     int floats = tr->vec_dot_type == WH_DT_F32;
-    uint64_t xb = floats ? (uint64_t)a->K * sizeof(float)
-                         : wh_dtype_row_bytes(tr->vec_dot_type, a->K);
+    uint64_t xb =
+        floats ? (uint64_t)a->K * sizeof(float) : wh_dtype_row_bytes(tr->vec_dot_type, a->K);
     const uint8_t *x = floats ? (const uint8_t *)a->x : a->xq;
     for (long o = o0; o < o1; o++) {
         const uint8_t *row = a->w + (uint64_t)o * rb;

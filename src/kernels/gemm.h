@@ -39,16 +39,16 @@ typedef enum wh_gemm_level {
 
 /* One product. The caller fills everything but the scratch pointers' contents. */
 typedef struct wh_gemm_args {
-    wh_dtype type;      /* weight dtype */
-    int64_t K;          /* inputs per row (a multiple of the type's block) */
-    int64_t O;          /* weight rows = outputs per token; out row stride */
-    const uint8_t *w;   /* O rows of wh_dtype_row_bytes(type, K) bytes */
-    int T;              /* tokens (>= 1) */
-    const float *x;     /* [T][K] inputs */
-    const float *bias;  /* [O] or NULL */
-    float *out;         /* [T][O] */
-    uint8_t *xq;        /* scratch: T rows quantised to the vec_dot_type */
-    uint8_t *prep;      /* scratch: token tiles, wh_gemm_prep_bytes(K, T) */
+    wh_dtype type;     /* weight dtype */
+    int64_t K;         /* inputs per row (a multiple of the type's block) */
+    int64_t O;         /* weight rows = outputs per token; out row stride */
+    const uint8_t *w;  /* O rows of wh_dtype_row_bytes(type, K) bytes */
+    int T;             /* tokens (>= 1) */
+    const float *x;    /* [T][K] inputs */
+    const float *bias; /* [O] or NULL */
+    float *out;        /* [T][O] */
+    uint8_t *xq;       /* scratch: T rows quantised to the vec_dot_type */
+    uint8_t *prep;     /* scratch: token tiles, wh_gemm_prep_bytes(K, T) */
 } wh_gemm_args;
 
 /* A level's implementation. prepare: token rows [t0, t1) of a (quantise + tile;

@@ -27,8 +27,8 @@
 
 /* ---------------- K-quants against Q8_K tiles ---------------- */
 
-WG_AI void ktile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int nsub,
-                 const int mins, const int G, float *accm)
+WG_AI void ktile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int nsub, const int mins,
+                 const int G, float *accm)
 {
     const int S = 256 / nsub, steps = S / 4;
     WG_UNROLL
@@ -53,7 +53,8 @@ WG_AI void ktile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int nsu
                         t16[r] = _mm256_setzero_si256();
                     WG_UNROLL
                     for (int s = g0; s < g0 + G; s++) {
-                        __m256i xv = _mm256_loadu_si256((const __m256i *)(xb + (j * steps + s) * 32));
+                        __m256i xv =
+                            _mm256_loadu_si256((const __m256i *)(xb + (j * steps + s) * 32));
                         WG_UNROLL
                         for (int r = 0; r < HR; r++) {
                             __m256i wv = _mm256_set1_epi32(
@@ -123,12 +124,13 @@ WG_AI void ltile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int G, 
             if (G == 0) {
                 WG_UNROLL
                 for (int s = 0; s < 8; s++) {
-                    __m256i xs = _mm256_xor_si256(
-                        _mm256_loadu_si256((const __m256i *)(xb + s * 32)), bias8);
+                    __m256i xs =
+                        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xb + s * 32)), bias8);
                     WG_UNROLL
                     for (int r = 0; r < HR; r++) {
                         __m256i wv = _mm256_set1_epi32(wg_ld32(wb + LB_Q + (r0 + r) * 32 + 4 * s));
-                        __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xs, wv));
+                        __m256i p =
+                            _mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xs, wv));
                         ip[r] = _mm256_add_epi32(ip[r], _mm256_madd_epi16(p, ones16));
                     }
                 }
@@ -263,7 +265,7 @@ static void rows_q4_0(const wh_gemm_args *a, long o0, long o1)
 /* ---------------- F16 / BF16 against F32 tiles ---------------- */
 
 #define FKC 1024 /* inputs per chunk: 8 rows x 1024 F32 = 32 KiB */
-#define FR 8    /* rows per tile */
+#define FR 8     /* rows per tile */
 
 static void unpack_half(const wh_gemm_args *a, long o, int nr, int64_t k0, int64_t kn, float *pk)
 {
@@ -275,7 +277,8 @@ static void unpack_half(const wh_gemm_args *a, long o, int nr, int64_t k0, int64
             memset(dst, 0, sizeof(float) * FKC);
             continue;
         }
-        const uint16_t *src = (const uint16_t *)(a->w + (uint64_t)(o + r) * (uint64_t)a->K * 2) + k0;
+        const uint16_t *src =
+            (const uint16_t *)(a->w + (uint64_t)(o + r) * (uint64_t)a->K * 2) + k0;
         int64_t k = 0;
         for (; k + 8 <= kn; k += 8) {
             __m128i h = _mm_loadu_si128((const __m128i *)(src + k));

@@ -19,7 +19,7 @@
  */
 #include "kernels/gemm.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                   \
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
     defined(__AVX512DQ__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
 
 #include "kernels/gemm_simd.h"
@@ -30,8 +30,8 @@
 
 /* nb blocks of 8 rows x 16 tokens; nsub sub-blocks per block; mins: Q4_K/Q5_K form
  * dx*(d*isum - dmin*msum), else (dx*d)*isum (Q6_K). */
-WG_AI void ktile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int nsub,
-                 const int mins, float *accm)
+WG_AI void ktile(const uint8_t *pk, const uint8_t *xt, int64_t nb, const int nsub, const int mins,
+                 float *accm)
 {
     const int S = 256 / nsub, steps = S / 4;
     __m512 acc[WG_R];
@@ -110,8 +110,8 @@ WG_AI void ltile(const uint8_t *pk, const uint8_t *xt, int64_t nb, float *accm)
             __m512i xv = _mm512_loadu_si512(xb + s * 64);
             WG_UNROLL
             for (int r = 0; r < WG_R; r++)
-                ip[r] = _mm512_dpbusd_epi32(
-                    ip[r], xv, _mm512_set1_epi32(wg_ld32(wb + LB_Q + r * 32 + 4 * s)));
+                ip[r] = _mm512_dpbusd_epi32(ip[r], xv,
+                                            _mm512_set1_epi32(wg_ld32(wb + LB_Q + r * 32 + 4 * s)));
         }
         __m512 dx = _mm512_loadu_ps((const float *)(xb + XL_DX(L)));
         const float *d = (const float *)(wb + LB_D);
@@ -205,7 +205,7 @@ static void rows_q4_0(const wh_gemm_args *a, long o0, long o1)
 /* ---------------- F16 / BF16 against F32 tiles ---------------- */
 
 #define FKC 1024 /* inputs per chunk: 16 rows x 1024 F32 = 64 KiB */
-#define FR 16   /* rows per tile */
+#define FR 16    /* rows per tile */
 
 /* Rows [o, o+nr) of a 16-bit float matrix, inputs [k0, k0+kn), as F32 rows. */
 static void unpack_half(const wh_gemm_args *a, long o, int nr, int64_t k0, int64_t kn, float *pk)
@@ -218,7 +218,8 @@ static void unpack_half(const wh_gemm_args *a, long o, int nr, int64_t k0, int64
             memset(dst, 0, sizeof(float) * FKC);
             continue;
         }
-        const uint16_t *src = (const uint16_t *)(a->w + (uint64_t)(o + r) * (uint64_t)a->K * 2) + k0;
+        const uint16_t *src =
+            (const uint16_t *)(a->w + (uint64_t)(o + r) * (uint64_t)a->K * 2) + k0;
         int64_t k = 0;
         for (; k + 16 <= kn; k += 16) {
             __m256i h = _mm256_loadu_si256((const __m256i *)(src + k));

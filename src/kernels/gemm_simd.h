@@ -31,9 +31,9 @@
 #include "kernels/gemm.h"
 #include "kernels/quant.h"
 
-#define WG_R 8      /* rows per unpacked tile */
-#define WG_KC 2048  /* inputs per K-chunk (8 K-quant blocks, 64 legacy blocks) */
-#define WG_RT 16    /* rows per thread-share unit (gemm_kernels.row_tile) */
+#define WG_R 8     /* rows per unpacked tile */
+#define WG_KC 2048 /* inputs per K-chunk (8 K-quant blocks, 64 legacy blocks) */
+#define WG_RT 16   /* rows per thread-share unit (gemm_kernels.row_tile) */
 
 #define KB_Q 0
 #define KB_SC 2048
@@ -235,7 +235,8 @@ static inline void wg_unpack_q45k(const uint8_t *scales, uint16_t d, uint16_t dm
     for (int j = 0; j < 8; j++) {
         _mm256_storeu_si256((__m256i *)(blk + KB_Q + r * 256 + 32 * j), q8[j]);
         __m256i s = _mm256_sad_epu8(q8[j], _mm256_setzero_si256());
-        acc = _mm256_add_epi64(acc, _mm256_mul_epu32(s, _mm256_set1_epi32((int)((s64 >> (8 * j)) & 0xFF))));
+        acc = _mm256_add_epi64(
+            acc, _mm256_mul_epu32(s, _mm256_set1_epi32((int)((s64 >> (8 * j)) & 0xFF))));
     }
     wg_put_i32(blk, KB_CORR, r, (int32_t)(128 * wg_hsum64(acc)));
     wg_put_f32(blk, KB_D, r, wg_f16(d));
@@ -296,12 +297,15 @@ static inline void wg_unpack_q6_K(const void *src, int r, uint8_t *blk)
         __m256i q[4];
         q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4),
                                _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
-        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+        q[1] =
+            _mm256_or_si256(_mm256_and_si256(l1, m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+        q[2] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+        q[3] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
         WG_UNROLL
         for (int k = 0; k < 4; k++) {
             int g = 8 * h + 2 * k; /* this vector: sub-blocks of 16 g and g+1 */
@@ -321,8 +325,8 @@ static inline void wg_unpack_q6_K(const void *src, int r, uint8_t *blk)
 static inline void wg_unpack_legacy(__m256i w, uint16_t d, int r, uint8_t *blk)
 {
     _mm256_storeu_si256((__m256i *)(blk + LB_Q + r * 32), w);
-    __m256i s = _mm256_sad_epu8(_mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)),
-                                _mm256_setzero_si256());
+    __m256i s =
+        _mm256_sad_epu8(_mm256_xor_si256(w, _mm256_set1_epi8((char)0x80)), _mm256_setzero_si256());
     wg_put_i32(blk, LB_CORR, r, (int32_t)(128 * (wg_hsum64(s) - 32 * 128)));
     wg_put_f32(blk, LB_D, r, wg_f16(d));
 }
@@ -353,9 +357,8 @@ typedef void (*wg_unpack_fn)(const void *src, int r, uint8_t *blk);
 
 /* Unpacks rows [o, o + nr) (nr <= 8) x blocks [b0, b0 + nb) into pack; rows past
  * nr are zero. */
-WG_AI void wg_unpack_tile(const wh_gemm_args *a, wg_unpack_fn fn, uint64_t wblk,
-                                  uint64_t pblk, long o, int nr, int64_t b0, int64_t nb,
-                                  uint8_t *pack)
+WG_AI void wg_unpack_tile(const wh_gemm_args *a, wg_unpack_fn fn, uint64_t wblk, uint64_t pblk,
+                          long o, int nr, int64_t b0, int64_t nb, uint8_t *pack)
 {
     uint64_t rb = wh_dtype_row_bytes(a->type, a->K);
     if (nr < WG_R)

@@ -93,8 +93,7 @@ static void gemm_rows_task(void *ctx, int ith, int nth)
 /* The GEMM when the active level has a kernel for the type and T is large enough to
  * fill a tile; 0 if not taken (the caller runs the 1x1 dots). */
 static int try_gemm(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
-                    const wh_tensor *w, const float *bias, int T,
-                    const wh_quant_traits *tr)
+                    const wh_tensor *w, const float *bias, int T, const wh_quant_traits *tr)
 {
     const wh_gemm_kernels *k = wh_gemm_active();
     if (k == NULL || k->rows[w->dtype] == NULL || T < k->min_tokens)
@@ -125,10 +124,10 @@ static void dot_task(void *ctx, int ith, int nth)
         const uint8_t *row = w->data + (uint64_t)o * rb;
         float b = a->bias ? a->bias[o] : 0.0f;
         for (int t = 0; t < a->T; t++) {
-            const void *x = a->act_row_bytes
-                                ? (const void *)((const uint8_t *)a->sc->act +
-                                                 (uint64_t)t * a->act_row_bytes)
-                                : (const void *)(a->inp + (int64_t)t * I);
+            const void *x =
+                a->act_row_bytes
+                    ? (const void *)((const uint8_t *)a->sc->act + (uint64_t)t * a->act_row_bytes)
+                    : (const void *)(a->inp + (int64_t)t * I);
             a->out[(int64_t)t * O + o] = vd(I, row, x) + b;
         }
     }
@@ -156,8 +155,8 @@ static void mm_task(void *ctx, int ith, int nth)
     }
 }
 
-void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
-               const wh_tensor *w, const float *bias, int T)
+void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp, const wh_tensor *w,
+               const float *bias, int T)
 {
     mm_args a = {sc, out, inp, w, bias, T, NULL, 0};
     const wh_quant_traits *tr = w->dtype == WH_DT_F32 ? NULL : wh_quant_traits_get(w->dtype);

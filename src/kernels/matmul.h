@@ -12,9 +12,9 @@
 
 /* Scratch the product needs: per-thread dequantised rows and quantised activations. */
 typedef struct wh_mm_scratch {
-    float *rows;      /* [nth][max_cols] */
+    float *rows; /* [nth][max_cols] */
     int64_t max_cols;
-    void *act;        /* quantised activations, act_bytes */
+    void *act; /* quantised activations, act_bytes */
     uint64_t act_bytes;
     int exact; /* 1: F32 activations against dequantised rows (the reference numerics) */
 } wh_mm_scratch;
@@ -22,7 +22,7 @@ typedef struct wh_mm_scratch {
 /* Bytes of activation buffer needed for T rows of `cols` values (any weight dtype). */
 uint64_t wh_mm_act_bytes(int64_t cols, int T);
 
-void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
-               const wh_tensor *w, const float *bias, int T);
+void wh_matmul(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp, const wh_tensor *w,
+               const float *bias, int T);
 
 #endif

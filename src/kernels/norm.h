@@ -3,7 +3,6 @@
 #define WH_KERNELS_NORM_H
 
 /* out[t][c] for t < T, c < C; out may alias inp. */
-void wh_rmsnorm_forward(float *out, const float *inp, const float *weight, int T, int C,
-                        float eps);
+void wh_rmsnorm_forward(float *out, const float *inp, const float *weight, int T, int C, float eps);
 
 #endif

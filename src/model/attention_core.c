@@ -11,13 +11,13 @@
 typedef struct attn_job {
     wh_state *s;
     int layer, T, nh, group;
-    const float *q;        /* [T][nh][q_stride] queries */
+    const float *q; /* [T][nh][q_stride] queries */
     int q_stride;
     int dk, dv;            /* dims of keys (scored) and values (summed) */
     int k_head_off, v_off; /* key offset per KV head, value offset in a cache slot */
     int v_head_off;        /* value offset per KV head */
     float scale;
-    float *out;            /* [T][nh][dv] */
+    float *out; /* [T][nh][dv] */
 } attn_job;
 
 static void attn_task(void *ctx, int ith, int nth)
@@ -45,7 +45,7 @@ void wh_attention_core(wh_state *s, int layer, int T, int nh, int group, const f
                        int q_stride, int dk, int dv, int k_head_off, int v_off, int v_head_off,
                        float scale, float *out)
 {
-    attn_job a = {s,  layer, T,          nh,    group, q,  q_stride, dk, dv,
-                  k_head_off, v_off, v_head_off, scale, out};
+    attn_job a = {s,  layer, T,          nh,    group,      q,     q_stride,
+                  dk, dv,    k_head_off, v_off, v_head_off, scale, out};
     wh_pool_run(s->pool, attn_task, &a);
 }

@@ -80,8 +80,8 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
         for (int h = 0; h < nh; h++) {
             if (ly->uk_transposed) {
                 for (int t = 0; t < T; t++)
-                    memcpy(s->hbuf_in + (int64_t)t * nope,
-                           s->q + ((int64_t)t * nh + h) * qhd, (size_t)nope * sizeof(float));
+                    memcpy(s->hbuf_in + (int64_t)t * nope, s->q + ((int64_t)t * nh + h) * qhd,
+                           (size_t)nope * sizeof(float));
                 wh_matmul(s->pool, &s->mm, s->hbuf_out, s->hbuf_in, &ly->uk[h], NULL, T);
                 for (int t = 0; t < T; t++)
                     memcpy(s->qfull + ((int64_t)t * nh + h) * kvw, s->hbuf_out + (int64_t)t * kvl,
@@ -89,8 +89,7 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
             } else {
                 for (int t = 0; t < T; t++)
                     wh_linear_t_forward(s->qfull + ((int64_t)t * nh + h) * kvw,
-                                        s->q + ((int64_t)t * nh + h) * qhd, &ly->uk[h],
-                                        s->scratch);
+                                        s->q + ((int64_t)t * nh + h) * qhd, &ly->uk[h], s->scratch);
             }
             for (int t = 0; t < T; t++)
                 memcpy(s->qfull + ((int64_t)t * nh + h) * kvw + kvl,
@@ -127,8 +126,8 @@ void wh_mla_forward(wh_state *s, int layer, const float *xn, float *out, int T)
                 float *oh = ot + (int64_t)h * vd;
                 memset(oh, 0, (size_t)vd * sizeof(float));
                 for (int j = 0; j < n; j++) {
-                    const float *vj = cache + (int64_t)j * s->kv_per_token + (int64_t)nh * qhd +
-                                      (int64_t)h * vd;
+                    const float *vj =
+                        cache + (int64_t)j * s->kv_per_token + (int64_t)nh * qhd + (int64_t)h * vd;
                     float p = s->scores[j];
                     for (int i = 0; i < vd; i++)
                         oh[i] += p * vj[i];

@@ -295,8 +295,8 @@ int wh_config_from_hf_text(const char *text, size_t len, const char *path, wh_co
         else if (sf != NULL && strcmp(sf, "softmax") == 0)
             c->scoring_func = WH_SCORE_SOFTMAX;
         else if (sf != NULL && j.rc == WH_OK)
-            j.rc = wh_err(err, WH_E_UNSUPPORTED, "%s: scoring_func \"%s\" is not supported",
-                          path, sf);
+            j.rc =
+                wh_err(err, WH_E_UNSUPPORTED, "%s: scoring_func \"%s\" is not supported", path, sf);
         if (tm != NULL && strcmp(tm, "noaux_tc") == 0)
             c->topk_method = WH_TOPK_NOAUX_TC;
         else if (tm != NULL && strcmp(tm, "group_limited_greedy") == 0)
@@ -304,8 +304,8 @@ int wh_config_from_hf_text(const char *text, size_t len, const char *path, wh_co
         else if (tm != NULL && (strcmp(tm, "greedy") == 0 || strcmp(tm, "gready") == 0))
             c->topk_method = WH_TOPK_GREEDY;
         else if (tm != NULL && j.rc == WH_OK)
-            j.rc = wh_err(err, WH_E_UNSUPPORTED, "%s: topk_method \"%s\" is not supported", path,
-                          tm);
+            j.rc =
+                wh_err(err, WH_E_UNSUPPORTED, "%s: topk_method \"%s\" is not supported", path, tm);
     } else {
         c->head_dim = 0;
         j_int(&j, "head_dim", 0, &c->head_dim);
@@ -418,7 +418,8 @@ int wh_config_from_gguf(const wh_gguf *g, wh_config *cfg, int *mla_split_layout,
         if (ti >= 0 && g->kv[ti].type == WH_GGUF_ARRAY && g->kv[ti].v.arr.n < (1u << 30))
             cfg->vocab_size = (int)g->kv[ti].v.arr.n;
         for (uint64_t i = 0; i < g->n_tensors; i++)
-            if (strcmp(g->tensors[i].name, "token_embd.weight") == 0 && g->tensors[i].ne[1] < (1 << 30))
+            if (strcmp(g->tensors[i].name, "token_embd.weight") == 0 &&
+                g->tensors[i].ne[1] < (1 << 30))
                 cfg->vocab_size = (int)g->tensors[i].ne[1];
     }
     int64_t v;
@@ -544,8 +545,8 @@ int wh_config_derive(const wh_config *c, wh_dims *d, wh_error *err)
             "%s config: num_hidden_layers = %d (must be 1..4096)", an, c->num_hidden_layers);
     REQUIRE(c->hidden_size > 0 && c->hidden_size <= (1 << 18),
             "%s config: hidden_size = %d is absurd", an, c->hidden_size);
-    REQUIRE(c->vocab_size > 0 && c->vocab_size <= (1 << 24),
-            "%s config: vocab_size = %d is absurd", an, c->vocab_size);
+    REQUIRE(c->vocab_size > 0 && c->vocab_size <= (1 << 24), "%s config: vocab_size = %d is absurd",
+            an, c->vocab_size);
     REQUIRE(c->num_attention_heads > 0 && c->num_attention_heads <= 4096,
             "%s config: num_attention_heads = %d is absurd", an, c->num_attention_heads);
     REQUIRE(c->rms_norm_eps > 0.0f && c->rms_norm_eps < 1.0f,
@@ -646,25 +647,25 @@ int wh_config_derive(const wh_config *c, wh_dims *d, wh_error *err)
     /* Each size is bounded above, but their product over layers can still pass 2^63. */
     bool ovf = false;
     for (int64_t l = 0; l < L; l++) {
-        int moe = c->n_routed_experts > 0 && l >= c->first_k_dense_replace &&
-                  l % c->moe_layer_freq == 0;
+        int moe =
+            c->n_routed_experts > 0 && l >= c->first_k_dense_replace && l % c->moe_layer_freq == 0;
         d->n_moe_layers += moe;
         ovf |= __builtin_add_overflow(total, 2 * H + attn + (moe ? moe_total : dense_mlp), &total);
-        ovf |= __builtin_add_overflow(active, 2 * H + attn + (moe ? moe_active : dense_mlp),
-                                      &active);
+        ovf |=
+            __builtin_add_overflow(active, 2 * H + attn + (moe ? moe_active : dense_mlp), &active);
     }
     d->n_params_total = total;
     d->n_params_active = active;
     if (c->num_nextn_predict_layers > 0)
-        ovf |= __builtin_mul_overflow(
-            (int64_t)c->num_nextn_predict_layers,
-            2 * H + attn + (c->n_routed_experts ? moe_total : dense_mlp) + 3 * H + 2 * H * H,
-            &d->n_params_mtp);
+        ovf |= __builtin_mul_overflow((int64_t)c->num_nextn_predict_layers,
+                                      2 * H + attn + (c->n_routed_experts ? moe_total : dense_mlp) +
+                                          3 * H + 2 * H * H,
+                                      &d->n_params_mtp);
     REQUIRE(!ovf,
             "%s config: the parameter count overflows 64 bits (hidden_size %d, intermediate_size "
             "%d, moe_intermediate_size %d, n_routed_experts %d, num_hidden_layers %d)",
-            an, c->hidden_size, c->intermediate_size, c->moe_intermediate_size,
-            c->n_routed_experts, c->num_hidden_layers);
+            an, c->hidden_size, c->intermediate_size, c->moe_intermediate_size, c->n_routed_experts,
+            c->num_hidden_layers);
     if (c->rope_scaling == WH_ROPE_YARN || c->rope_scaling == WH_ROPE_LINEAR ||
         c->rope_scaling == WH_ROPE_LLAMA3)
         REQUIRE(c->rope_factor >= 1.0f && c->rope_factor < 1e6f,

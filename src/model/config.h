@@ -17,7 +17,6 @@ int wh_config_from_hf_text(const char *text, size_t len, const char *path, wh_co
                            wh_error *err);
 
 /* Maps GGUF metadata (general.architecture = deepseek2 | qwen2 | llama). */
-int wh_config_from_gguf(const wh_gguf *g, wh_config *cfg, int *mla_split_layout,
-                        wh_error *err);
+int wh_config_from_gguf(const wh_gguf *g, wh_config *cfg, int *mla_split_layout, wh_error *err);
 
 #endif

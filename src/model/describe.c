@@ -6,8 +6,8 @@
 
 int64_t wh_model_kv_bytes_per_token(const wh_model *m, int absorbed)
 {
-    int64_t per_layer = absorbed ? m->dims.kv_values_per_token_absorbed
-                                 : m->dims.kv_values_per_token_naive;
+    int64_t per_layer =
+        absorbed ? m->dims.kv_values_per_token_absorbed : m->dims.kv_values_per_token_naive;
     return per_layer * m->cfg.num_hidden_layers * (int64_t)sizeof(float);
 }
 
@@ -46,8 +46,9 @@ void wh_model_describe(const wh_model *m, FILE *out)
                                        : " (deepseek2, unsplit attn_kv_b)")
                 : "");
     fprintf(out, "architecture: %s\n", wh_arch_name(c->arch));
-    fprintf(out, "layers:       %d (+%d MTP)   hidden %d   vocab %d   heads %d", c->num_hidden_layers,
-            c->num_nextn_predict_layers, c->hidden_size, c->vocab_size, c->num_attention_heads);
+    fprintf(out, "layers:       %d (+%d MTP)   hidden %d   vocab %d   heads %d",
+            c->num_hidden_layers, c->num_nextn_predict_layers, c->hidden_size, c->vocab_size,
+            c->num_attention_heads);
     if (!d->is_mla)
         fprintf(out, " (kv %d, head_dim %d)", c->num_key_value_heads, c->head_dim);
     fprintf(out, "\n");
@@ -66,8 +67,7 @@ void wh_model_describe(const wh_model *m, FILE *out)
                 c->scoring_func == WH_SCORE_SIGMOID ? "sigmoid" : "softmax",
                 c->topk_method == WH_TOPK_NOAUX_TC
                     ? "noaux_tc"
-                    : (c->topk_method == WH_TOPK_GROUP_LIMITED ? "group_limited_greedy"
-                                                               : "greedy"),
+                    : (c->topk_method == WH_TOPK_GROUP_LIMITED ? "group_limited_greedy" : "greedy"),
                 c->topk_group, c->n_group, (double)c->routed_scaling_factor,
                 c->norm_topk_prob ? ", normalised" : "");
     const char *rs[] = {"none", "linear", "yarn", "llama3"};
@@ -107,7 +107,8 @@ void wh_model_describe(const wh_model *m, FILE *out)
         wh_chat_family fam = wh_chat_detect(m->chat_template, m->tok, &how);
         static const char *hows[] = {"exact template", "recognised variant", "from the vocabulary",
                                      "not recognised"};
-        fprintf(out, "tokenizer:    %d ids, pre-tokenizer %s, bos %d, eos %d%s; chat format %s (%s)\n",
+        fprintf(out,
+                "tokenizer:    %d ids, pre-tokenizer %s, bos %d, eos %d%s; chat format %s (%s)\n",
                 wh_tokenizer_n_vocab(m->tok), wh_tokenizer_pre_name(m->tok),
                 wh_tokenizer_bos(m->tok), wh_tokenizer_eos(m->tok),
                 wh_tokenizer_think_open(m->tok) >= 0 ? ", <think> tokens" : "",
@@ -124,6 +125,7 @@ void wh_model_describe(const wh_model *m, FILE *out)
                 (long long)kva, c->kv_lora_rank, c->qk_rope_head_dim, c->num_hidden_layers,
                 (long long)kvn);
     else
-        fprintf(out, "kv cache:     %lld bytes per token (2 x %d kv heads x %d x %d layers x 4 bytes)\n",
+        fprintf(out,
+                "kv cache:     %lld bytes per token (2 x %d kv heads x %d x %d layers x 4 bytes)\n",
                 (long long)kva, c->num_key_value_heads, c->head_dim, c->num_hidden_layers);
 }

@@ -20,13 +20,13 @@ static int imax(int a, int b)
 
 void wh_state_free(wh_state *s)
 {
-    float **bufs[] = {&s->kv,  &s->x,   &s->xn,     &s->q,      &s->qa,      &s->kva,
-                      &s->vv,  &s->attn, &s->ff1,   &s->ff2,    &s->ffo,     &s->e1,
-                      &s->e2,  &s->eo,  &s->scores, &s->qc,     &s->oc,      &s->kh,
-                      &s->vh,  &s->scratch, &s->router, &s->choice, &s->group_score,
-                      &s->router_all, &s->gate_all, &s->ex_gate, &s->moe_x, &s->moe_e1,
-                      &s->moe_e2, &s->moe_eo, &s->att_scores, &s->qfull, &s->oc_all,
-                      &s->hbuf_in, &s->hbuf_out};
+    float **bufs[] = {&s->kv,         &s->x,      &s->xn,          &s->q,          &s->qa,
+                      &s->kva,        &s->vv,     &s->attn,        &s->ff1,        &s->ff2,
+                      &s->ffo,        &s->e1,     &s->e2,          &s->eo,         &s->scores,
+                      &s->qc,         &s->oc,     &s->kh,          &s->vh,         &s->scratch,
+                      &s->router,     &s->choice, &s->group_score, &s->router_all, &s->gate_all,
+                      &s->ex_gate,    &s->moe_x,  &s->moe_e1,      &s->moe_e2,     &s->moe_eo,
+                      &s->att_scores, &s->qfull,  &s->oc_all,      &s->hbuf_in,    &s->hbuf_out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         wh_free(*bufs[i]);
         *bufs[i] = NULL;
@@ -72,12 +72,13 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     s->n_seq = n_seq;
     s->mla = d->is_mla ? mla : WH_MLA_ABSORBED;
     s->record_routing = record_routing;
-    s->kv_per_token = s->mla == WH_MLA_NAIVE ? d->kv_values_per_token_naive
-                                              : d->kv_values_per_token_absorbed;
+    s->kv_per_token =
+        s->mla == WH_MLA_NAIVE ? d->kv_values_per_token_naive : d->kv_values_per_token_absorbed;
     int64_t B = n_batch, H = c->hidden_size, nh = c->num_attention_heads;
     int hd = d->is_mla ? d->q_head_dim : c->head_dim;
     int vd = d->is_mla ? c->v_head_dim : c->head_dim;
-    int kvd = d->is_mla ? c->kv_lora_rank + c->qk_rope_head_dim : c->num_key_value_heads * c->head_dim;
+    int kvd =
+        d->is_mla ? c->kv_lora_rank + c->qk_rope_head_dim : c->num_key_value_heads * c->head_dim;
     int ffw = imax(c->intermediate_size, c->moe_intermediate_size * imax(1, c->n_shared_experts));
     int E = imax(1, c->n_routed_experts);
     int cols = imax(imax((int)H, c->q_lora_rank), imax(c->kv_lora_rank, (int)(nh * vd)));
@@ -153,9 +154,9 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     if (s->mm.act == NULL)
         ok = 0;
     if (record_routing && c->n_routed_experts > 0) {
-        s->routing = wh_calloc((size_t)c->num_hidden_layers * (size_t)B *
-                                   (size_t)c->num_experts_per_tok,
-                               sizeof(int32_t));
+        s->routing =
+            wh_calloc((size_t)c->num_hidden_layers * (size_t)B * (size_t)c->num_experts_per_tok,
+                      sizeof(int32_t));
         if (s->routing == NULL)
             ok = 0;
     }

@@ -27,7 +27,8 @@ typedef struct role {
 static const role R_EMBED = {"model.embed_tokens.weight", "token_embd.weight"};
 static const role R_NORM = {"model.norm.weight", "output_norm.weight"};
 static const role R_HEAD = {"lm_head.weight", "output.weight"};
-static const role R_ATTN_NORM = {"model.layers.%d.input_layernorm.weight", "blk.%d.attn_norm.weight"};
+static const role R_ATTN_NORM = {"model.layers.%d.input_layernorm.weight",
+                                 "blk.%d.attn_norm.weight"};
 static const role R_FFN_NORM = {"model.layers.%d.post_attention_layernorm.weight",
                                 "blk.%d.ffn_norm.weight"};
 static const role R_Q = {"model.layers.%d.self_attn.q_proj.weight", "blk.%d.attn_q.weight"};
@@ -39,7 +40,8 @@ static const role R_KV_A = {"model.layers.%d.self_attn.kv_a_proj_with_mqa.weight
                             "blk.%d.attn_kv_a_mqa.weight"};
 static const role R_KV_A_NORM = {"model.layers.%d.self_attn.kv_a_layernorm.weight",
                                  "blk.%d.attn_kv_a_norm.weight"};
-static const role R_KV_B = {"model.layers.%d.self_attn.kv_b_proj.weight", "blk.%d.attn_kv_b.weight"};
+static const role R_KV_B = {"model.layers.%d.self_attn.kv_b_proj.weight",
+                            "blk.%d.attn_kv_b.weight"};
 static const role R_K_B = {NULL, "blk.%d.attn_k_b.weight"};
 static const role R_V_B = {NULL, "blk.%d.attn_v_b.weight"};
 static const role R_O = {"model.layers.%d.self_attn.o_proj.weight", "blk.%d.attn_output.weight"};
@@ -118,8 +120,9 @@ static const wh_tensor *bind(binder *b, const role *r, int layer, int expert, in
     }
     const wh_dtype_info *di = wh_dtype_get(t->dtype);
     if (!di->computable) {
-        b->rc = wh_err(b->err, WH_E_UNSUPPORTED, "%s: tensor %s: dtype %s cannot be used as a weight",
-                       file_of(b->m, t), name, di->name);
+        b->rc =
+            wh_err(b->err, WH_E_UNSUPPORTED, "%s: tensor %s: dtype %s cannot be used as a weight",
+                   file_of(b->m, t), name, di->name);
         return NULL;
     }
     int64_t want[3] = {ne0, ne1, ne2};
@@ -156,11 +159,11 @@ static const wh_tensor *bind(binder *b, const role *r, int layer, int expert, in
         const wh_dtype_info *pi = wh_dtype_get(p->dtype);
         unsigned align = p->dtype == WH_DT_F32 ? 4u : (pi->block_bytes % 2 == 0 ? 2u : 1u);
         if ((uintptr_t)p->data % align != 0) {
-            b->rc = wh_err(b->err, WH_E_UNSUPPORTED,
-                           "%s: tensor %s: data at byte %llu is not aligned to %u bytes, as %s "
-                           "needs",
-                           file_of(b->m, p), p->name, (unsigned long long)p->offset, align,
-                           pi->name);
+            b->rc =
+                wh_err(b->err, WH_E_UNSUPPORTED,
+                       "%s: tensor %s: data at byte %llu is not aligned to %u bytes, as %s "
+                       "needs",
+                       file_of(b->m, p), p->name, (unsigned long long)p->offset, align, pi->name);
             return NULL;
         }
     }
@@ -244,7 +247,8 @@ static void bind_layer(binder *b, wh_layer *ly, int il, int is_moe)
                 ly->uv[h] = wh_tensor_matrix_view(vb, h);
             }
         } else {
-            const wh_tensor *kvb = bind(b, &R_KV_B, il, -1, 1, 2, kvl, (int64_t)nh * (nope + vd), 0);
+            const wh_tensor *kvb =
+                bind(b, &R_KV_B, il, -1, 1, 2, kvl, (int64_t)nh * (nope + vd), 0);
             if (b->rc != WH_OK)
                 return;
             for (int h = 0; h < nh; h++) {
@@ -314,8 +318,8 @@ static void bind_mtp(binder *b, wh_mtp *t, int il)
     t->head_norm = bind_vec(b, &R_MTP_HEAD_NORM, il, 1, H);
     t->head = bind(b, &R_MTP_HEAD, il, -1, 0, 2, H, c->vocab_size, 0);
     t->embed = bind(b, &R_MTP_EMBED, il, -1, 0, 2, H, c->vocab_size, 0);
-    int moe = c->n_routed_experts > 0 && il >= c->first_k_dense_replace &&
-              il % c->moe_layer_freq == 0;
+    int moe =
+        c->n_routed_experts > 0 && il >= c->first_k_dense_replace && il % c->moe_layer_freq == 0;
     bind_layer(b, &t->layer, il, moe);
 }
 

@@ -12,51 +12,51 @@
 
 typedef struct wh_state {
     const wh_model *m;
-    int n_ctx;     /* positions the cache holds, per sequence */
-    int n_batch;   /* rows per forward call */
-    int n_seq;     /* sequences sharing the weights and the batch (continuous batching) */
-    int *seq_pos;  /* [n_seq] positions already cached per sequence */
-    int *row_seq;  /* [n_batch] sequence of each row of the current call */
-    int *row_pos;  /* [n_batch] position of each row of the current call */
+    int n_ctx;    /* positions the cache holds, per sequence */
+    int n_batch;  /* rows per forward call */
+    int n_seq;    /* sequences sharing the weights and the batch (continuous batching) */
+    int *seq_pos; /* [n_seq] positions already cached per sequence */
+    int *row_seq; /* [n_batch] sequence of each row of the current call */
+    int *row_pos; /* [n_batch] position of each row of the current call */
     wh_mla_mode mla;
     int64_t kv_per_token; /* floats per position per layer */
     float *kv;            /* [L][n_seq][n_ctx][kv_per_token] */
 
-    float *x, *xn;        /* [B][H] residual stream and its normalised copy */
-    float *q;             /* [B][nh*qhd] */
-    float *qa;            /* [B][q_lora] */
-    float *kva;           /* [B][max(kv_lora+rope, kvh*hd)]: latent+rotary key, or GQA keys */
-    float *vv;            /* [B][kvh*hd] GQA values */
-    float *attn;          /* [B][nh*max(v, hd)] concatenated head outputs */
-    float *ff1, *ff2;     /* [B][max MLP width] */
-    float *ffo;           /* [B][H] */
-    float *e1, *e2, *eo;  /* one token through one expert */
+    float *x, *xn;       /* [B][H] residual stream and its normalised copy */
+    float *q;            /* [B][nh*qhd] */
+    float *qa;           /* [B][q_lora] */
+    float *kva;          /* [B][max(kv_lora+rope, kvh*hd)]: latent+rotary key, or GQA keys */
+    float *vv;           /* [B][kvh*hd] GQA values */
+    float *attn;         /* [B][nh*max(v, hd)] concatenated head outputs */
+    float *ff1, *ff2;    /* [B][max MLP width] */
+    float *ffo;          /* [B][H] */
+    float *e1, *e2, *eo; /* one token through one expert */
     /* MoE, experts gathered by token: */
-    float *router_all;    /* [B][E] router logits */
-    int *sel_all;         /* [B][top_k] chosen experts */
-    float *gate_all;      /* [B][top_k] their gates */
-    int *ex_cnt;          /* [E] */
-    int *ex_tok;          /* [B*top_k] tokens grouped by expert */
-    float *ex_gate;       /* [B*top_k] */
+    float *router_all;                       /* [B][E] router logits */
+    int *sel_all;                            /* [B][top_k] chosen experts */
+    float *gate_all;                         /* [B][top_k] their gates */
+    int *ex_cnt;                             /* [E] */
+    int *ex_tok;                             /* [B*top_k] tokens grouped by expert */
+    float *ex_gate;                          /* [B*top_k] */
     float *moe_x, *moe_e1, *moe_e2, *moe_eo; /* [B][H], [B][mI], [B][mI], [B][H] */
-    float *scores;        /* [n_ctx] */
-    float *att_scores;    /* [threads][n_ctx] */
-    float *qfull;         /* [B][nh][kv_lora + rope] absorbed MLA queries */
-    float *oc_all;        /* [B][nh][kv_lora] absorbed MLA outputs in latent space */
+    float *scores;                           /* [n_ctx] */
+    float *att_scores;                       /* [threads][n_ctx] */
+    float *qfull;                            /* [B][nh][kv_lora + rope] absorbed MLA queries */
+    float *oc_all;             /* [B][nh][kv_lora] absorbed MLA outputs in latent space */
     float *hbuf_in, *hbuf_out; /* [B][max(nope, kv_lora)], [B][max(kv_lora, v)] per-head gathers */
-    float *qc, *oc;       /* [kv_lora] absorbed query / output latent */
-    float *kh, *vh;       /* [qhd], [v] one head's naive key/value */
-    float *scratch;       /* [max weight row] dequantised row */
-    float *router, *choice; /* [E] */
-    float *group_score;   /* [n_group] */
-    int *sel;             /* [top_k] */
-    unsigned char *keep;  /* [E] */
+    float *qc, *oc;            /* [kv_lora] absorbed query / output latent */
+    float *kh, *vh;            /* [qhd], [v] one head's naive key/value */
+    float *scratch;            /* [max weight row] dequantised row */
+    float *router, *choice;    /* [E] */
+    float *group_score;        /* [n_group] */
+    int *sel;                  /* [top_k] */
+    unsigned char *keep;       /* [E] */
 
-    wh_pool *pool;        /* owned: the session's threads */
-    wh_mm_scratch mm;     /* per-thread rows + quantised activations */
+    wh_pool *pool;    /* owned: the session's threads */
+    wh_mm_scratch mm; /* per-thread rows + quantised activations */
 
     int record_routing;
-    int32_t *routing;     /* [L][B][top_k] of the last chunk */
+    int32_t *routing; /* [L][B][top_k] of the last chunk */
     int routing_T;
 } wh_state;
 

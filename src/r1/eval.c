@@ -106,8 +106,8 @@ static int sample_one(const wh_model *m, wh_session *s, const int32_t *ids, int 
         *res = *wh_gen_result_of(g);
         int n_all = 0;
         const int32_t *all = wh_gen_tokens(g, &n_all);
-        rc = wh_tokenizer_decode(tok, all + 1, (size_t)(n_all - 1), WH_TOK_SKIP_SPECIAL, text,
-                                 len, err);
+        rc = wh_tokenizer_decode(tok, all + 1, (size_t)(n_all - 1), WH_TOK_SKIP_SPECIAL, text, len,
+                                 err);
     }
     wh_gen_free(g);
     return rc;
@@ -126,10 +126,10 @@ static int count_tokens(const wh_tokenizer *tok, const char *s, size_t n)
 }
 
 /* Evaluates one item into it and the cell's running sums. */
-static int eval_item(const wh_model *m, wh_session *s, const wh_eval_opts *o,
-                     wh_chat_family fam, int mode, const wh_task *t, wh_eval_cell *c,
-                     wh_eval_item *it, double *sum_think, double *sum_gen, wh_r1_score *sc,
-                     float *logits, wh_error *err)
+static int eval_item(const wh_model *m, wh_session *s, const wh_eval_opts *o, wh_chat_family fam,
+                     int mode, const wh_task *t, wh_eval_cell *c, wh_eval_item *it,
+                     double *sum_think, double *sum_gen, wh_r1_score *sc, float *logits,
+                     wh_error *err)
 {
     const wh_tokenizer *tok = wh_model_tokenizer(m, err);
     memset(it, 0, sizeof *it);
@@ -263,8 +263,8 @@ int wh_eval_run(const wh_model *m, wh_session *s, const wh_eval_opts *o, wh_eval
                     break;
                 }
                 wh_eval_item *it = &c->items[i];
-                rc = eval_item(m, s, o, fam, mode, &t, c, it, &sum_think, &sum_gen, sc, logits,
-                               err);
+                rc =
+                    eval_item(m, s, o, fam, mode, &t, c, it, &sum_think, &sum_gen, sc, logits, err);
                 if (rc != WH_OK)
                     break;
                 c->n_items = i + 1;
@@ -347,9 +347,9 @@ static int family_total(const wh_eval_report *rep, int f, wh_eval_cell *t)
 static void print_row(FILE *f, const wh_eval_cell *c, const char *level)
 {
     fprintf(f, "%-10s %5s %5d %3d %7.1f %7.1f %7.1f %7.1f %8.1f %8.1f %6d %5d\n",
-            wh_task_family_name(c->family), level, c->n_items, c->k, 100 * c->pass1,
-            100 * c->passk, 100 * c->consk, 100 * c->format_rate, c->think_tokens,
-            c->gen_tokens, c->n_truncated, c->n_skipped);
+            wh_task_family_name(c->family), level, c->n_items, c->k, 100 * c->pass1, 100 * c->passk,
+            100 * c->consk, 100 * c->format_rate, c->think_tokens, c->gen_tokens, c->n_truncated,
+            c->n_skipped);
 }
 
 void wh_eval_print_table(const wh_eval_report *rep, FILE *f)
@@ -370,8 +370,9 @@ void wh_eval_print_table(const wh_eval_report *rep, FILE *f)
         if (family_total(rep, fam, &t))
             print_row(f, &t, "all");
     }
-    fprintf(f, "(percentages; think = mean tokens of the thought, tokens = mean generated; "
-               "%s format, %.0f s)\n",
+    fprintf(f,
+            "(percentages; think = mean tokens of the thought, tokens = mean generated; "
+            "%s format, %.0f s)\n",
             rep->chat_family, rep->seconds);
 }
 
@@ -416,8 +417,7 @@ static json_object *cell_json(const wh_eval_cell *c, int with_items)
             for (int i = 0; i < c->n_items; i++)
                 sum += wh_eval_pass_at_k(c->k, c->items[i].correct, j);
             snprintf(key, sizeof key, "%d", j);
-            json_object_object_add(pj, key,
-                                   jnum(c->n_items ? sum / c->n_items : 0));
+            json_object_object_add(pj, key, jnum(c->n_items ? sum / c->n_items : 0));
         }
         json_object_object_add(o, "pass_at", pj);
         json_object *items = json_object_new_array();
@@ -444,9 +444,9 @@ int wh_eval_write_json(const wh_eval_report *rep, const char *model, FILE *f)
         return -1;
     json_object_object_add(root, "model", json_object_new_string(model ? model : ""));
     json_object_object_add(root, "chat_format", json_object_new_string(rep->chat_family));
-    json_object_object_add(root, "mode", json_object_new_string(rep->mode == WH_R1_ANSWER_ONLY
-                                                                    ? "answer-only"
-                                                                    : "think"));
+    json_object_object_add(
+        root, "mode",
+        json_object_new_string(rep->mode == WH_R1_ANSWER_ONLY ? "answer-only" : "think"));
     json_object_object_add(root, "split", json_object_new_string("test"));
     json_object_object_add(root, "n", json_object_new_int(o->n));
     json_object_object_add(root, "k", json_object_new_int(o->k));
@@ -466,9 +466,8 @@ int wh_eval_write_json(const wh_eval_report *rep, const char *model, FILE *f)
             json_object_array_add(tot, cell_json(&t, 0));
     }
     json_object_object_add(root, "totals", tot);
-    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-                                                             JSON_C_TO_STRING_SPACED |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s = json_object_to_json_string_ext(
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
     int ok = s != NULL && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
     json_object_put(root);
     return ok ? 0 : -1;

@@ -41,10 +41,10 @@ wh_eval_opts wh_eval_defaults(void);
 /* One test item's outcome. */
 typedef struct wh_eval_item {
     uint64_t index;
-    int correct;  /* samples correct, 0..k */
-    int format;   /* samples well-formed */
-    int cons;     /* the majority answer is correct */
-    int skipped;  /* the prompt did not fit the context: scored 0 */
+    int correct; /* samples correct, 0..k */
+    int format;  /* samples well-formed */
+    int cons;    /* the majority answer is correct */
+    int skipped; /* the prompt did not fit the context: scored 0 */
 } wh_eval_item;
 
 struct wh_eval_cell {

@@ -250,10 +250,10 @@ typedef struct xp {
     const char *s, *end;
     const int64_t *nums;
     int n;
-    unsigned used;     /* bit i: nums[i] taken */
+    unsigned used; /* bit i: nums[i] taken */
     int depth;
-    const char *why;   /* first error */
-    int semantic;      /* the error is in the arithmetic or the numbers, not the syntax */
+    const char *why; /* first error */
+    int semantic;    /* the error is in the arithmetic or the numbers, not the syntax */
     char norm[WH_R1_EXPR_MAX + 8]; /* the expression re-written in ASCII, no spaces */
     size_t nn;
 } xp;
@@ -280,9 +280,8 @@ static char peek_op(xp *x, int mul)
     struct {
         const char *lit;
         char op;
-    } const tab[] = {{"+", '+'},     {"-", '-'},      {U_MINUS, '-'}, {"*", '*'},
-                     {U_TIMES, '*'}, {"\\times", '*'}, {"/", '/'},     {U_DIV, '/'},
-                     {"\\div", '/'}};
+    } const tab[] = {{"+", '+'},       {"-", '-'}, {U_MINUS, '-'}, {"*", '*'},    {U_TIMES, '*'},
+                     {"\\times", '*'}, {"/", '/'}, {U_DIV, '/'},   {"\\div", '/'}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         int is_mul = tab[i].op == '*' || tab[i].op == '/';
         if (is_mul != mul || !starts(x->s, n, tab[i].lit))

@@ -30,13 +30,13 @@ typedef enum wh_r1_mode {
 
 /* The parts of a response; pointers into the text. */
 typedef struct wh_r1_parsed {
-    int ok;                   /* well-formed: the format reward's condition */
-    const char *why;          /* static reason when !ok, "" when ok */
-    const char *think;        /* the thought (between the tags; NULL without one) */
+    int ok;            /* well-formed: the format reward's condition */
+    const char *why;   /* static reason when !ok, "" when ok */
+    const char *think; /* the thought (between the tags; NULL without one) */
     size_t think_len;
-    const char *answer;       /* everything after "</think>" */
+    const char *answer; /* everything after "</think>" */
     size_t answer_len;
-    const char *boxed;        /* the trimmed content of the one \boxed{} */
+    const char *boxed; /* the trimmed content of the one \boxed{} */
     size_t boxed_len;
 } wh_r1_parsed;
 
@@ -47,9 +47,9 @@ int wh_r1_parse(const char *text, size_t len, wh_r1_mode mode, wh_r1_parsed *p);
 #define WH_R1_KEY_MAX 256
 
 typedef struct wh_r1_score {
-    int format;  /* 1 when well-formed */
-    int correct; /* 1 when well-formed and the verifier accepts the answer */
-    int parsed;  /* the answer has the family's syntax: it votes in cons@k */
+    int format;              /* 1 when well-formed */
+    int correct;             /* 1 when well-formed and the verifier accepts the answer */
+    int parsed;              /* the answer has the family's syntax: it votes in cons@k */
     char key[WH_R1_KEY_MAX]; /* the answer in canonical form (the vote), "" if !parsed */
     const char *why;         /* static reason it is not correct, "" when correct */
 } wh_r1_score;

@@ -190,8 +190,8 @@ static void trace_mul(sbuf *b, int64_t x, int64_t y)
         trace_mul_digit(b, x, dy[0]);
         return;
     }
-    sb_printf(b, "%lld * %lld: multiply %lld by each digit of %lld from the right.\n",
-              (long long)x, (long long)y, (long long)x, (long long)y);
+    sb_printf(b, "%lld * %lld: multiply %lld by each digit of %lld from the right.\n", (long long)x,
+              (long long)y, (long long)x, (long long)y);
     int64_t rows[20], shift = 1;
     for (int i = 0; i < ny; i++) {
         int64_t r = trace_mul_digit(b, x, dy[i]);
@@ -225,8 +225,7 @@ static void solve_arith(const wh_task *t, sbuf *b)
             sb_printf(b, "%lld < %lld, so %lld - %lld = -(%lld - %lld).\n", (long long)x,
                       (long long)y, (long long)x, (long long)y, (long long)y, (long long)x);
             trace_sub(b, y, x);
-            sb_printf(b, "so %lld - %lld = %lld\n", (long long)x, (long long)y,
-                      (long long)(x - y));
+            sb_printf(b, "so %lld - %lld = %lld\n", (long long)x, (long long)y, (long long)(x - y));
         }
     } else {
         trace_mul(b, x, y);
@@ -253,8 +252,8 @@ typedef struct cd_move {
 
 typedef struct cd_line {
     int depth;
-    int leaf;     /* a line that lists the last combinations of two numbers */
-    int on_path;  /* part of the solution */
+    int leaf;    /* a line that lists the last combinations of two numbers */
+    int on_path; /* part of the solution */
     char text[200];
 } cd_line;
 
@@ -388,8 +387,8 @@ static void cd_combine(const cd_val *x, char op, const cd_val *y, int64_t r, cd_
     int p = op == '*' || op == '/' ? 2 : 1;
     int lp = x->prec < p;
     int rp = y->prec < p || (y->prec == p && (op == '-' || op == '/'));
-    int w = snprintf(out->e, sizeof out->e, "%s%s%s%c%s%s%s", lp ? "(" : "", x->e,
-                     lp ? ")" : "", op, rp ? "(" : "", y->e, rp ? ")" : "");
+    int w = snprintf(out->e, sizeof out->e, "%s%s%s%c%s%s%s", lp ? "(" : "", x->e, lp ? ")" : "",
+                     op, rp ? "(" : "", y->e, rp ? ")" : "");
     if (w < 0 || (size_t)w >= sizeof out->e) /* cannot happen: 12 numbers fit easily */
         out->e[0] = '\0';
     out->prec = p;
@@ -411,8 +410,8 @@ static int cd_dfs(cd_search *s, const cd_val *vals, int n, int depth)
             const cd_move *m = &mv[q];
             s->nodes++;
             int w = snprintf(l->text + len, sizeof l->text - len, "%s%lld %c %lld = %lld",
-                             q ? ", " : "", (long long)vals[m->i].v, m->op,
-                             (long long)vals[m->j].v, (long long)m->r);
+                             q ? ", " : "", (long long)vals[m->i].v, m->op, (long long)vals[m->j].v,
+                             (long long)m->r);
             if (w > 0 && (size_t)w < sizeof l->text - len)
                 len += (size_t)w;
             if (m->r == s->target) {
@@ -453,8 +452,7 @@ static int cd_dfs(cd_search *s, const cd_val *vals, int n, int depth)
         }
         size_t len = 0;
         int w = snprintf(l->text, sizeof l->text, "%lld %c %lld = %lld, left",
-                         (long long)vals[m->i].v, m->op, (long long)vals[m->j].v,
-                         (long long)m->r);
+                         (long long)vals[m->i].v, m->op, (long long)vals[m->j].v, (long long)m->r);
         len = w > 0 ? (size_t)w : 0;
         for (int t = 0; t < nn && len < sizeof l->text; t++) {
             w = snprintf(l->text + len, sizeof l->text - len, " %lld", (long long)next[t].v);
@@ -652,8 +650,8 @@ int wh_r1_write_sft(FILE *f, const wh_task *t, const wh_r1_trace *tr)
                            json_object_new_string(t->split == WH_SPLIT_TEST ? "test" : "train"));
     json_object_object_add(root, "index", json_object_new_int64((int64_t)t->index));
     json_object_object_add(root, "answer", json_object_new_string(t->answer));
-    const char *s =
-        json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
     int ok = s != NULL && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
     json_object_put(root);
     return ok ? 0 : -1;

@@ -38,13 +38,13 @@ typedef struct wh_task {
     wh_task_family family;
     int level;
     wh_task_split split;
-    uint64_t index;                 /* position in its split's item stream */
-    char op;                        /* arith: '+', '-' or '*' */
-    int64_t a, b;                   /* arith operands: a op b */
-    int n_nums;                     /* Countdown: numbers given; sort: list length */
-    int64_t nums[WH_TASK_MAX_NUMS]; /* Countdown: the numbers; sort: the list as given */
-    int64_t target;                 /* Countdown target; arith: the result */
-    int descending;                 /* sort: 1 = largest first */
+    uint64_t index;                  /* position in its split's item stream */
+    char op;                         /* arith: '+', '-' or '*' */
+    int64_t a, b;                    /* arith operands: a op b */
+    int n_nums;                      /* Countdown: numbers given; sort: list length */
+    int64_t nums[WH_TASK_MAX_NUMS];  /* Countdown: the numbers; sort: the list as given */
+    int64_t target;                  /* Countdown target; arith: the result */
+    int descending;                  /* sort: 1 = largest first */
     char prompt[WH_TASK_PROMPT_MAX]; /* the user message */
     char answer[WH_TASK_ANSWER_MAX]; /* reference answer (the \boxed content); Countdown:
                                         one solution, the verifier accepts any */

@@ -17,8 +17,8 @@ int wh_gen_begin(const wh_model *m, const wh_gen_params *p, const int32_t *promp
  * cb. *done = 1 when generation is over (the token, if any, need not be evaluated);
  * else *next must be evaluated and its logits passed to the next call. room: positions
  * left in the context. */
-int wh_gen_step(wh_gen_state *g, float *logits, int room, wh_gen_cb cb, void *user,
-                int32_t *next, int *done, wh_error *err);
+int wh_gen_step(wh_gen_state *g, float *logits, int room, wh_gen_cb cb, void *user, int32_t *next,
+                int *done, wh_error *err);
 /* Flushes held-back text (end of stream). */
 void wh_gen_end(wh_gen_state *g, wh_gen_cb cb, void *user);
 /* Marks the generation cancelled (finish CANCELLED). */

@@ -45,8 +45,8 @@ static int ab_append(answer_buf *b, const char *t, size_t n)
 
 /* Answer text is held back while it could still be the start of a stop string.
  * Returns 1 if a stop string completed (text before it is emitted). */
-static int flush_answer(answer_buf *b, const wh_gen_params *p, wh_gen_cb cb, void *user,
-                        int final, int *cancel)
+static int flush_answer(answer_buf *b, const wh_gen_params *p, wh_gen_cb cb, void *user, int final,
+                        int *cancel)
 {
     size_t safe = b->n;
     for (int i = 0; i < p->n_stop; i++) {
@@ -276,8 +276,7 @@ const int32_t *wh_gen_tokens(const wh_gen_state *g, int *n)
 }
 
 int wh_generate(wh_session *s, const wh_model *m, const int32_t *prompt, int n_prompt,
-                const wh_gen_params *p, wh_gen_cb cb, void *user, wh_gen_result *res,
-                wh_error *err)
+                const wh_gen_params *p, wh_gen_cb cb, void *user, wh_gen_result *res, wh_error *err)
 {
     memset(res, 0, sizeof *res);
     wh_gen_state *g = NULL;

@@ -13,8 +13,7 @@ struct wh_session {
     wh_state st;
 };
 
-int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **out,
-                   wh_error *err)
+int wh_session_new(const wh_model *m, const wh_session_opts *opts, wh_session **out, wh_error *err)
 {
     *out = NULL;
     wh_session_opts o = {0};

@@ -22,8 +22,8 @@
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define MAX_DEPTH 64
 
-int wh_api_fail(wh_api_error *e, int status, const char *param, const char *code,
-                const char *fmt, ...)
+int wh_api_fail(wh_api_error *e, int status, const char *param, const char *code, const char *fmt,
+                ...)
 {
     va_list ap;
     e->status = status;
@@ -165,14 +165,13 @@ char *wh_api_error_json(const wh_api_error *e)
 
 static int bad_type(wh_api_error *e, const char *param, const char *want)
 {
-    return wh_api_fail(e, 400, param, "invalid_type", "Invalid type for '%s': expected %s.",
-                       param, want);
+    return wh_api_fail(e, 400, param, "invalid_type", "Invalid type for '%s': expected %s.", param,
+                       want);
 }
 
 static int bad_value(wh_api_error *e, const char *param, const char *rule)
 {
-    return wh_api_fail(e, 400, param, "invalid_value", "Invalid value for '%s': %s.", param,
-                       rule);
+    return wh_api_fail(e, 400, param, "invalid_value", "Invalid value for '%s': %s.", param, rule);
 }
 
 /* The member `key` of o, or NULL when absent or JSON null. */
@@ -184,8 +183,8 @@ static json_object *member(json_object *o, const char *key)
     return v;
 }
 
-static int get_number(json_object *o, const char *key, double lo, double hi, float *out,
-                      int *set, wh_api_error *e)
+static int get_number(json_object *o, const char *key, double lo, double hi, float *out, int *set,
+                      wh_api_error *e)
 {
     json_object *v = member(o, key);
     if (v == NULL)
@@ -277,7 +276,8 @@ static int parse_content(wh_api_request *rq, json_object *v, const char *param, 
             !json_object_object_get_ex(part, "type", &t) ||
             !json_object_is_type(t, json_type_string) ||
             strcmp(json_object_get_string(t), "text") != 0 ||
-            !json_object_object_get_ex(part, "text", &x) || !json_object_is_type(x, json_type_string))
+            !json_object_object_get_ex(part, "text", &x) ||
+            !json_object_is_type(x, json_type_string))
             return wh_api_fail(e, 400, param, "invalid_value",
                                "Invalid content part %zu in '%s': only {\"type\": \"text\", "
                                "\"text\": \"...\"} parts are supported.",
@@ -304,8 +304,8 @@ static int parse_content(wh_api_request *rq, json_object *v, const char *param, 
     return 0;
 }
 
-static int parse_tool_calls(wh_api_request *rq, json_object *v, const char *param,
-                            wh_chat_msg *m, int *used, wh_api_error *e)
+static int parse_tool_calls(wh_api_request *rq, json_object *v, const char *param, wh_chat_msg *m,
+                            int *used, wh_api_error *e)
 {
     if (!json_object_is_type(v, json_type_array))
         return bad_type(e, param, "an array");
@@ -328,8 +328,9 @@ static int parse_tool_calls(wh_api_request *rq, json_object *v, const char *para
             return x == NULL ? bad_value(e, param, "each function needs a \"name\"") : -1;
         x = member(f, "arguments");
         if (x == NULL || get_string(x, param, &tc->arguments, e) != 0)
-            return x == NULL ? bad_value(e, param, "each function needs \"arguments\" (a JSON string)")
-                             : -1;
+            return x == NULL
+                       ? bad_value(e, param, "each function needs \"arguments\" (a JSON string)")
+                       : -1;
     }
     *used += (int)n;
     return 0;
@@ -573,8 +574,9 @@ int wh_api_parse(wh_api_kind kind, const char *body, size_t len, wh_api_request 
 {
     request_init(rq, kind);
     if (body == NULL || len == 0)
-        return wh_api_fail(e, 400, NULL, "invalid_request", "The request body is empty; "
-                                                             "send a JSON object.");
+        return wh_api_fail(e, 400, NULL, "invalid_request",
+                           "The request body is empty; "
+                           "send a JSON object.");
     if (len > INT_MAX)
         return wh_api_fail(e, 413, NULL, "request_too_large", "The request body is too large.");
     size_t q = single_quote_at(body, len);
@@ -600,14 +602,12 @@ int wh_api_parse(wh_api_kind kind, const char *body, size_t len, wh_api_request 
                            "The request body must be a JSON object.");
     if (root == NULL || jerr != json_tokener_success) {
         json_object_put(root);
-        return wh_api_fail(e, 400, NULL, "invalid_json",
-                           "The request body is not valid JSON (%s at byte %zu).",
-                           jerr == json_tokener_continue ? "unexpected end"
-                                                         : json_tokener_error_desc(jerr),
-                           end);
+        return wh_api_fail(
+            e, 400, NULL, "invalid_json", "The request body is not valid JSON (%s at byte %zu).",
+            jerr == json_tokener_continue ? "unexpected end" : json_tokener_error_desc(jerr), end);
     }
-    while (end < len && (body[end] == ' ' || body[end] == '\n' || body[end] == '\r' ||
-                         body[end] == '\t'))
+    while (end < len &&
+           (body[end] == ' ' || body[end] == '\n' || body[end] == '\r' || body[end] == '\t'))
         end++;
     if (end != len) {
         json_object_put(root);
@@ -729,8 +729,8 @@ static json_object *envelope(wh_api_kind kind, const wh_api_meta *mt, int chunk)
     return o;
 }
 
-char *wh_api_response_json(wh_api_kind kind, const wh_api_meta *mt, const wh_api_choice *ch,
-                           int n, const wh_api_usage *u)
+char *wh_api_response_json(wh_api_kind kind, const wh_api_meta *mt, const wh_api_choice *ch, int n,
+                           const wh_api_usage *u)
 {
     json_object *o = envelope(kind, mt, 0), *arr = json_object_new_array();
     if (o == NULL || arr == NULL) {

@@ -29,8 +29,8 @@ typedef struct wh_api_error {
 } wh_api_error;
 
 /* Fills e and returns -1, so callers can `return wh_api_fail(...)`. */
-int wh_api_fail(wh_api_error *e, int status, const char *param, const char *code,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int wh_api_fail(wh_api_error *e, int status, const char *param, const char *code, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
 
 /* The JSON body for e (free with free). NULL only when out of memory. */
 char *wh_api_error_json(const wh_api_error *e);
@@ -70,8 +70,8 @@ typedef struct wh_api_request {
     wh_logit_bias *logit_bias;
     int n_logit_bias;
     /* private */
-    void *json;    /* the parsed body (json_object) */
-    char **owned;  /* strings built while parsing (joined content parts) */
+    void *json;   /* the parsed body (json_object) */
+    char **owned; /* strings built while parsing (joined content parts) */
     int n_owned, cap_owned;
     wh_chat_tool_call *calls; /* all messages' tool calls, one block */
 } wh_api_request;
@@ -85,10 +85,10 @@ void wh_api_request_free(wh_api_request *rq);
 
 /* What the server knows about its model, for the checks that need it. */
 typedef struct wh_api_model_info {
-    const char *id;  /* the model name reported by /v1/models */
-    int n_ctx;       /* positions per slot */
-    int n_vocab;     /* logit_bias ids must be below this */
-    int reasoning;   /* R1 / R1-Distill family: R1 defaults, starts_in_reasoning */
+    const char *id; /* the model name reported by /v1/models */
+    int n_ctx;      /* positions per slot */
+    int n_vocab;    /* logit_bias ids must be below this */
+    int reasoning;  /* R1 / R1-Distill family: R1 defaults, starts_in_reasoning */
 } wh_api_model_info;
 
 /* Builds the generation parameters of choice `index` (seed + index) for a prompt
@@ -117,15 +117,15 @@ typedef struct wh_api_choice {
 
 /* Identity shared by every chunk of a response. */
 typedef struct wh_api_meta {
-    const char *id;    /* "chatcmpl-..." or "cmpl-..." */
+    const char *id; /* "chatcmpl-..." or "cmpl-..." */
     const char *model;
     long long created; /* unix seconds */
 } wh_api_meta;
 
 /* The whole non-streamed response (chat.completion or text_completion). Returns a
  * NUL-terminated JSON text (free with free), NULL when out of memory. */
-char *wh_api_response_json(wh_api_kind kind, const wh_api_meta *mt, const wh_api_choice *ch,
-                           int n, const wh_api_usage *u);
+char *wh_api_response_json(wh_api_kind kind, const wh_api_meta *mt, const wh_api_choice *ch, int n,
+                           const wh_api_usage *u);
 
 /* Streaming. Each function returns one complete SSE event "data: {...}\n\n" (free
  * with free), NULL when out of memory.

@@ -36,10 +36,10 @@ struct wh_request {
 typedef struct slot {
     wh_request *req;
     wh_gen_state *gen;
-    int phase;        /* 0 free, 1 prefill, 2 decode */
-    int n_done;       /* prompt tokens evaluated */
-    int32_t next;     /* decode: token to evaluate */
-    int32_t *cached;  /* tokens held in this slot's cache */
+    int phase;       /* 0 free, 1 prefill, 2 decode */
+    int n_done;      /* prompt tokens evaluated */
+    int32_t next;    /* decode: token to evaluate */
+    int32_t *cached; /* tokens held in this slot's cache */
     int n_cached, cap_cached;
     double t_prefilled, t_first;
 } slot;
@@ -229,8 +229,8 @@ static void admit(wh_engine *e)
         for (int i = 0; i < e->n_slots; i++) {
             if (e->slots[i].phase != 0)
                 continue;
-            int lcp = common_prefix(e->slots[i].cached, e->slots[i].n_cached, r->prompt,
-                                    r->n_prompt);
+            int lcp =
+                common_prefix(e->slots[i].cached, e->slots[i].n_cached, r->prompt, r->n_prompt);
             if (lcp > best_lcp) {
                 best = i;
                 best_lcp = lcp;
@@ -315,8 +315,8 @@ static void *engine_main(void *arg)
             int last = s->n_done + n == s->req->n_prompt;
             wh_error err = {0};
             float *lg = e->logits + (size_t)i * e->vocab;
-            if (wh_session_eval_seq(e->sess, i, s->req->prompt + s->n_done, n, last ? lg : NULL,
-                                    0, &err) != WH_OK) {
+            if (wh_session_eval_seq(e->sess, i, s->req->prompt + s->n_done, n, last ? lg : NULL, 0,
+                                    &err) != WH_OK) {
                 fail_slot(e, i, err.msg);
                 break;
             }
@@ -499,8 +499,7 @@ int wh_engine_submit(wh_engine *e, const wh_request_params *p, wh_event_cb cb, v
     if (e->n_queued >= e->max_queue) {
         pthread_mutex_unlock(&e->mu);
         req_free(r);
-        return wh_err(err, WH_E_BUSY, "server busy: %d requests are waiting already",
-                      e->max_queue);
+        return wh_err(err, WH_E_BUSY, "server busy: %d requests are waiting already", e->max_queue);
     }
     if (e->q_tail)
         e->q_tail->next = r;

@@ -38,7 +38,7 @@ typedef struct wh_event {
     wh_event_kind kind;
     const char *text; /* TEXT: the text; ERROR: the message */
     size_t len;
-    int is_reasoning;  /* TEXT: inside <think> */
+    int is_reasoning;            /* TEXT: inside <think> */
     const wh_gen_result *result; /* DONE */
 } wh_event;
 
@@ -47,7 +47,7 @@ typedef void (*wh_event_cb)(void *user, const wh_event *ev);
 typedef struct wh_request_params {
     const int32_t *prompt; /* the rendered, tokenized conversation (copied) */
     int n_prompt;
-    wh_gen_params gen;     /* stop strings and logit_bias are copied */
+    wh_gen_params gen; /* stop strings and logit_bias are copied */
 } wh_request_params;
 
 /* Queues a request. WH_E_INVALID: prompt longer than a slot's context (the message

@@ -115,10 +115,10 @@ struct job {
     long long created;
     const atomic_int *stopping;
     struct MHD_Connection *conn;
-    int started, finished;        /* stream: role chunks sent, [DONE] queued */
-    int done_seen[WH_API_MAX_N];  /* stream: finish chunk sent */
-    wh_logit_bias *bias; /* the engine reads it until DONE (engine.h copies only stops) */
-    char *out;                    /* stream: formatted bytes not yet handed to MHD */
+    int started, finished;       /* stream: role chunks sent, [DONE] queued */
+    int done_seen[WH_API_MAX_N]; /* stream: finish chunk sent */
+    wh_logit_bias *bias;         /* the engine reads it until DONE (engine.h copies only stops) */
+    char *out;                   /* stream: formatted bytes not yet handed to MHD */
     size_t out_len, out_off, out_cap;
     double heartbeat_s, last_sent; /* stream: SSE comment after this long without bytes */
 };
@@ -413,9 +413,8 @@ static enum MHD_Result send_buf(wh_http *h, struct MHD_Connection *c, conn *cn, 
     if (status == 401)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     if (status == 405)
-        MHD_add_response_header(r, "Allow", cn->ep == WH_EP_CHAT || cn->ep == WH_EP_COMPLETIONS
-                                                ? "POST"
-                                                : "GET, HEAD");
+        MHD_add_response_header(
+            r, "Allow", cn->ep == WH_EP_CHAT || cn->ep == WH_EP_COMPLETIONS ? "POST" : "GET, HEAD");
     if (status == 429 || status == 503)
         MHD_add_response_header(r, "Retry-After", "1");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
@@ -516,8 +515,8 @@ static int stream_format(job *j)
     for (int i = 0; i < j->n; i++) {
         if (done[i] && !j->done_seen[i]) {
             j->done_seen[i] = 1;
-            rc |= out_put(j, wh_api_sse_finish(j->kind, &mt, i,
-                                               wh_api_finish_reason(j->res[i].finish)));
+            rc |= out_put(
+                j, wh_api_sse_finish(j->kind, &mt, i, wh_api_finish_reason(j->res[i].finish)));
         }
         all &= done[i];
     }
@@ -622,8 +621,8 @@ static int render_prompt(wh_http *h, const wh_api_request *rq, int32_t **ids, si
     if (rc == WH_OK)
         return 0;
     if (rc == WH_E_INVALID)
-        return wh_api_fail(e, 400, rq->kind == WH_API_CHAT ? "messages" : "prompt",
-                           "invalid_value", "%s", err.msg);
+        return wh_api_fail(e, 400, rq->kind == WH_API_CHAT ? "messages" : "prompt", "invalid_value",
+                           "%s", err.msg);
     return wh_api_fail(e, 500, NULL, NULL, "cannot tokenize the request: %s", err.msg);
 }
 
@@ -804,16 +803,16 @@ static enum MHD_Result handle_completion(wh_http *h, struct MHD_Connection *c, c
                         "The server is busy: every slot is generating and the queue is full. "
                         "Retry shortly.");
         else if (rc == WH_E_INVALID)
-            wh_api_fail(&e, 400, kind == WH_API_CHAT ? "messages" : "prompt", "invalid_value",
-                        "%s", err.msg);
+            wh_api_fail(&e, 400, kind == WH_API_CHAT ? "messages" : "prompt", "invalid_value", "%s",
+                        err.msg);
         else
             wh_api_fail(&e, 500, NULL, NULL, "%s", err.msg);
         return send_error(h, c, cn, &e);
     }
     if (!n_stream)
         return answer_whole(h, c, cn, j);
-    struct MHD_Response *r =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, j, stream_free);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK,
+                                                               stream_read, j, stream_free);
     if (r == NULL) {
         stream_free(j);
         return MHD_NO;
@@ -934,7 +933,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!post_ep)
             watch_set(h, c, 0); /* no body to wait for: the request is in */
         if (h->o.cors != NULL && strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) {
-            struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+            struct MHD_Response *r =
+                MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
             if (r == NULL)
                 return MHD_NO;
             add_common_headers(h, r);
@@ -1127,19 +1127,18 @@ int wh_http_start(const wh_http_opts *o, wh_http **out, wh_error *err)
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    h->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, h,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->o.max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.timeout_s,
-                            MHD_OPTION_END);
+    h->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)h->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->o.timeout_s,
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (h->d == NULL) {
         http_free(h);
-        return wh_err(err, WH_E_IO, "serve: cannot listen on %s:%d (in use, or not an address "
-                                    "of this machine?)",
+        return wh_err(err, WH_E_IO,
+                      "serve: cannot listen on %s:%d (in use, or not an address "
+                      "of this machine?)",
                       o->host ? o->host : "127.0.0.1", o->port);
     }
     if (pthread_create(&h->wd, NULL, watchdog, h) != 0) {

@@ -30,14 +30,14 @@ extern const wh_web_asset wh_web_assets[];
 extern const int wh_web_n_assets;
 
 typedef struct wh_http_opts {
-    const char *host;    /* address to bind; NULL = "127.0.0.1" */
-    int port;            /* 0 = any free port (see wh_http_port) */
-    const char *api_key; /* NULL: no authentication; else the /v1 routes need "Bearer KEY" */
-    const char *cors;    /* NULL: no CORS headers; else the allowed origin ("*" allowed) */
-    size_t max_body;     /* request body limit in bytes; 0 = 1 MiB */
-    int max_connections; /* 0 = 256 */
-    int timeout_s;       /* 0 = 30: a connection idle this long is closed, and a request's
-                          * headers and body must arrive within it (slow clients are dropped) */
+    const char *host;           /* address to bind; NULL = "127.0.0.1" */
+    int port;                   /* 0 = any free port (see wh_http_port) */
+    const char *api_key;        /* NULL: no authentication; else the /v1 routes need "Bearer KEY" */
+    const char *cors;           /* NULL: no CORS headers; else the allowed origin ("*" allowed) */
+    size_t max_body;            /* request body limit in bytes; 0 = 1 MiB */
+    int max_connections;        /* 0 = 256 */
+    int timeout_s;              /* 0 = 30: a connection idle this long is closed, and a request's
+                                 * headers and body must arrive within it (slow clients are dropped) */
     const wh_web_asset *assets; /* the web page; may be NULL */
     int n_assets;
 } wh_http_opts;

@@ -13,11 +13,11 @@
 #define N_STATUS 16 /* distinct HTTP statuses tracked per endpoint (few are used) */
 
 static const double BUCKETS[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                 1,     2.5,  5,     10,   30,  60,  300};
+                                 1,     2.5,  5,     10,   30,  60,   300};
 #define N_BUCKETS (int)(sizeof BUCKETS / sizeof BUCKETS[0])
 
-static const char *EP_NAME[WH_EP_COUNT] = {"/v1/chat/completions", "/v1/completions",
-                                           "/v1/models", "/health", "/metrics", "/", "other"};
+static const char *EP_NAME[WH_EP_COUNT] = {
+    "/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/metrics", "/", "other"};
 
 struct wh_metrics {
     pthread_mutex_t mu;
@@ -154,16 +154,19 @@ char *wh_metrics_render(wh_metrics *m, const wh_engine_stats *st, size_t *len)
             "whale_http_request_duration_seconds_count{endpoint=\"%s\"} %lld\n",
             EP_NAME[e], m->ep[e].n, EP_NAME[e], m->ep[e].sum, EP_NAME[e], m->ep[e].n);
     }
-    put(&b, "# HELP whale_http_requests_in_flight Requests being answered now.\n"
-            "# TYPE whale_http_requests_in_flight gauge\nwhale_http_requests_in_flight %lld\n",
+    put(&b,
+        "# HELP whale_http_requests_in_flight Requests being answered now.\n"
+        "# TYPE whale_http_requests_in_flight gauge\nwhale_http_requests_in_flight %lld\n",
         m->inflight);
-    put(&b, "# HELP whale_http_timeouts_total Connections closed because a request's headers and "
-            "body did not arrive within the timeout.\n"
-            "# TYPE whale_http_timeouts_total counter\nwhale_http_timeouts_total %lld\n",
+    put(&b,
+        "# HELP whale_http_timeouts_total Connections closed because a request's headers and "
+        "body did not arrive within the timeout.\n"
+        "# TYPE whale_http_timeouts_total counter\nwhale_http_timeouts_total %lld\n",
         m->timeouts);
     pthread_mutex_unlock(&m->mu);
-    put(&b, "# HELP whale_model_loaded 1 once the model is loaded and the engine runs.\n"
-            "# TYPE whale_model_loaded gauge\nwhale_model_loaded %d\n",
+    put(&b,
+        "# HELP whale_model_loaded 1 once the model is loaded and the engine runs.\n"
+        "# TYPE whale_model_loaded gauge\nwhale_model_loaded %d\n",
         st != NULL);
     if (st != NULL) {
         put(&b,

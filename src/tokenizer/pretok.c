@@ -124,8 +124,8 @@ static int add_stage(tok_pretok *p, const char *re, size_t n, int literal, const
     PCRE2_SIZE eoff = 0;
     /* PCRE2_LITERAL refuses UCP and DOLLAR_ENDONLY ("invalid option bits"): a literal
      * needs neither */
-    uint32_t opts = literal ? PCRE2_UTF | PCRE2_LITERAL
-                            : PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY;
+    uint32_t opts =
+        literal ? PCRE2_UTF | PCRE2_LITERAL : PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, n, opts, &ecode, &eoff, cc);
     pcre2_compile_context_free(cc);
     pcre2_general_context_free(gc);

@@ -174,8 +174,7 @@ const char *tok_export_pre_name(const wh_tokenizer *t);
  * The token list is padded with "[PAD<id>]" UNUSED entries up to n_min ids (the model's
  * vocabulary may be larger than the tokenizer's). bos/eos ids are left to the caller.
  * WH_E_UNSUPPORTED when no llama.cpp pre-tokenizer matches or a token text holds a NUL. */
-int tok_export_gguf(const wh_tokenizer *t, struct wh_gguf_writer *w, int32_t n_min,
-                    wh_error *err);
+int tok_export_gguf(const wh_tokenizer *t, struct wh_gguf_writer *w, int32_t n_min, wh_error *err);
 
 /* ---- nfc.c ---- */
 

@@ -23,31 +23,51 @@ void (*wh_tr_ckpt_chunk_hook)(unsigned long long bytes) = NULL;
 
 /* The config and hyperparameters, in file order. */
 static const size_t CFG_INTS[] = {
-    offsetof(wh_tr_config, V), offsetof(wh_tr_config, C), offsetof(wh_tr_config, L),
-    offsetof(wh_tr_config, NH), offsetof(wh_tr_config, QLR), offsetof(wh_tr_config, KVLR),
-    offsetof(wh_tr_config, NOPE), offsetof(wh_tr_config, ROPE), offsetof(wh_tr_config, VD),
-    offsetof(wh_tr_config, FF), offsetof(wh_tr_config, E), offsetof(wh_tr_config, K),
-    offsetof(wh_tr_config, MI), offsetof(wh_tr_config, NS), offsetof(wh_tr_config, G),
-    offsetof(wh_tr_config, TG), offsetof(wh_tr_config, first_dense),
-    offsetof(wh_tr_config, norm_topk), offsetof(wh_tr_config, mtp),
-    offsetof(wh_tr_config, rope_scaling), offsetof(wh_tr_config, rope_orig_max_pos),
+    offsetof(wh_tr_config, V),
+    offsetof(wh_tr_config, C),
+    offsetof(wh_tr_config, L),
+    offsetof(wh_tr_config, NH),
+    offsetof(wh_tr_config, QLR),
+    offsetof(wh_tr_config, KVLR),
+    offsetof(wh_tr_config, NOPE),
+    offsetof(wh_tr_config, ROPE),
+    offsetof(wh_tr_config, VD),
+    offsetof(wh_tr_config, FF),
+    offsetof(wh_tr_config, E),
+    offsetof(wh_tr_config, K),
+    offsetof(wh_tr_config, MI),
+    offsetof(wh_tr_config, NS),
+    offsetof(wh_tr_config, G),
+    offsetof(wh_tr_config, TG),
+    offsetof(wh_tr_config, first_dense),
+    offsetof(wh_tr_config, norm_topk),
+    offsetof(wh_tr_config, mtp),
+    offsetof(wh_tr_config, rope_scaling),
+    offsetof(wh_tr_config, rope_orig_max_pos),
 };
 static const size_t CFG_FLOATS[] = {
-    offsetof(wh_tr_config, eps), offsetof(wh_tr_config, route_scale),
-    offsetof(wh_tr_config, mtp_lambda), offsetof(wh_tr_config, bal_alpha),
-    offsetof(wh_tr_config, rope_theta), offsetof(wh_tr_config, rope_factor),
-    offsetof(wh_tr_config, yarn_beta_fast), offsetof(wh_tr_config, yarn_beta_slow),
-    offsetof(wh_tr_config, yarn_mscale), offsetof(wh_tr_config, yarn_mscale_all_dim),
+    offsetof(wh_tr_config, eps),
+    offsetof(wh_tr_config, route_scale),
+    offsetof(wh_tr_config, mtp_lambda),
+    offsetof(wh_tr_config, bal_alpha),
+    offsetof(wh_tr_config, rope_theta),
+    offsetof(wh_tr_config, rope_factor),
+    offsetof(wh_tr_config, yarn_beta_fast),
+    offsetof(wh_tr_config, yarn_beta_slow),
+    offsetof(wh_tr_config, yarn_mscale),
+    offsetof(wh_tr_config, yarn_mscale_all_dim),
 };
 static const size_t HP_INTS[] = {
-    offsetof(wh_tr_hparams, steps), offsetof(wh_tr_hparams, warmup),
-    offsetof(wh_tr_hparams, schedule), offsetof(wh_tr_hparams, decay_steps),
+    offsetof(wh_tr_hparams, steps),
+    offsetof(wh_tr_hparams, warmup),
+    offsetof(wh_tr_hparams, schedule),
+    offsetof(wh_tr_hparams, decay_steps),
 };
 static const size_t HP_FLOATS[] = {
-    offsetof(wh_tr_hparams, lr), offsetof(wh_tr_hparams, lr_min),
-    offsetof(wh_tr_hparams, beta1), offsetof(wh_tr_hparams, beta2),
+    offsetof(wh_tr_hparams, lr),       offsetof(wh_tr_hparams, lr_min),
+    offsetof(wh_tr_hparams, beta1),    offsetof(wh_tr_hparams, beta2),
     offsetof(wh_tr_hparams, adam_eps), offsetof(wh_tr_hparams, weight_decay),
-    offsetof(wh_tr_hparams, clip), offsetof(wh_tr_hparams, gamma),
+    offsetof(wh_tr_hparams, clip),     offsetof(wh_tr_hparams, gamma),
     offsetof(wh_tr_hparams, init_std),
 };
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -295,8 +315,8 @@ int wh_tr_ckpt_open(wh_tr_ckpt *ck, const char *path, wh_error *err)
     ck->grad_accum = (int)get32(&r);
     uint32_t ni = get32(&r), nf = get32(&r);
     if (ni != N_INTS || nf != N_FLOATS)
-        FAIL(WH_E_FORMAT, "%s: offset %llu: %u config ints and %u floats (want %zu and %zu)",
-             path, (unsigned long long)(r.off - 8), ni, nf, (size_t)N_INTS, (size_t)N_FLOATS);
+        FAIL(WH_E_FORMAT, "%s: offset %llu: %u config ints and %u floats (want %zu and %zu)", path,
+             (unsigned long long)(r.off - 8), ni, nf, (size_t)N_INTS, (size_t)N_FLOATS);
     if (r.size < fixed + 4 * (uint64_t)(ni + nf) + 16 + 8)
         FAIL(WH_E_FORMAT, "%s: truncated in the config", path);
     ck->hp = wh_tr_hparams_defaults();
@@ -341,8 +361,8 @@ int wh_tr_ckpt_apply(const wh_tr_ckpt *ck, wh_trainer *t, wh_error *err)
     if (ck->n_params != m->n_params || ck->n_bias != nb)
         return wh_err(err, WH_E_INVALID,
                       "%s: %llu parameters / %llu biases, the model has %zu / %llu", ck->mf.path,
-                      (unsigned long long)ck->n_params, (unsigned long long)ck->n_bias,
-                      m->n_params, (unsigned long long)nb);
+                      (unsigned long long)ck->n_params, (unsigned long long)ck->n_bias, m->n_params,
+                      (unsigned long long)nb);
     /* the map is 8-byte aligned at the start; memcpy handles any offset */
     memcpy(m->params, ck->params, m->n_params * 4);
     memcpy(t->m, ck->m, m->n_params * 4);

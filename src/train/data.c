@@ -254,8 +254,8 @@ static int check_header(const unsigned char *h, uint64_t size, const char *path,
         return wh_err(err, WH_E_FORMAT, "%s: offset 0: bad magic 0x%08x (want \"WHTK\")", path,
                       get_u32(h));
     if (get_u32(h + 4) != WH_SHARD_VERSION)
-        return wh_err(err, WH_E_UNSUPPORTED, "%s: offset 4: version %u (this whale reads 1)",
-                      path, get_u32(h + 4));
+        return wh_err(err, WH_E_UNSUPPORTED, "%s: offset 4: version %u (this whale reads 1)", path,
+                      get_u32(h + 4));
     if (get_u32(h + 12) != WH_SHARD_U32)
         return wh_err(err, WH_E_UNSUPPORTED, "%s: offset 12: dtype %u (only 1 = u32)", path,
                       get_u32(h + 12));
@@ -269,8 +269,7 @@ static int check_header(const unsigned char *h, uint64_t size, const char *path,
                       "%s: offset 16: header says %llu tokens (%llu bytes), the file has %llu "
                       "bytes (truncated?)",
                       path, (unsigned long long)*count,
-                      (unsigned long long)(WH_SHARD_HEADER + 4 * *count),
-                      (unsigned long long)size);
+                      (unsigned long long)(WH_SHARD_HEADER + 4 * *count), (unsigned long long)size);
     return WH_OK;
 }
 
@@ -347,10 +346,9 @@ int wh_tr_loader_open(wh_tr_loader *ld, const char *dir, const char *split, int 
         const unsigned char *p = ld->maps[i].data + WH_SHARD_HEADER;
         for (uint64_t j = 0; j < count && rc == WH_OK; j++)
             if (get_u32(p + 4 * j) >= vocab)
-                rc = wh_err(err, WH_E_FORMAT,
-                            "%s: offset %llu: token %u is outside the vocabulary of %u", path,
-                            (unsigned long long)(WH_SHARD_HEADER + 4 * j), get_u32(p + 4 * j),
-                            vocab);
+                rc = wh_err(
+                    err, WH_E_FORMAT, "%s: offset %llu: token %u is outside the vocabulary of %u",
+                    path, (unsigned long long)(WH_SHARD_HEADER + 4 * j), get_u32(p + 4 * j), vocab);
         ld->n_tokens += count;
         uint64_t w = count > 0 ? (count - 1) / (uint64_t)T : 0;
         ld->first[i + 1] = ld->first[i] + w;

@@ -57,13 +57,13 @@ int wh_data_build(const wh_data_opts *o, const char *const *inputs, int n, wh_da
 typedef struct wh_tr_loader {
     int T, n_shards;
     wh_mapfile *maps;
-    uint64_t *first;     /* [n_shards + 1]: index of each shard's first window */
+    uint64_t *first; /* [n_shards + 1]: index of each shard's first window */
     uint64_t n_windows;
     uint32_t vocab, eos;
     uint64_t seed;
     int shuffle;
-    uint32_t *perm;      /* permutation of the current epoch (shuffle) */
-    int64_t perm_epoch;  /* -1: none yet */
+    uint32_t *perm;     /* permutation of the current epoch (shuffle) */
+    int64_t perm_epoch; /* -1: none yet */
     uint64_t n_tokens;
 } wh_tr_loader;
 

@@ -70,8 +70,7 @@ static void add_block(xlist *l, const wh_tr_model *m, int li)
     }
     ADD("self_attn.kv_a_proj_with_mqa.weight", b->attn.wkv_a, c->KVLR + c->ROPE, C);
     ADD("self_attn.kv_a_layernorm.weight", b->attn.kv_a_norm, c->KVLR, 0);
-    ADD("self_attn.kv_b_proj.weight", b->attn.wkv_b, (size_t)c->NH * (c->NOPE + c->VD),
-        c->KVLR);
+    ADD("self_attn.kv_b_proj.weight", b->attn.wkv_b, (size_t)c->NH * (c->NOPE + c->VD), c->KVLR);
     ADD("self_attn.o_proj.weight", b->attn.wo, C, (size_t)c->NH * c->VD);
     ADD("post_attention_layernorm.weight", b->ffn_norm, C, 0);
     if (b->is_moe) {
@@ -169,8 +168,7 @@ static int write_config(const wh_tr_model *m, const char *path, int bos, int eos
     fprintf(f, "  \"vocab_size\": %d,\n  \"hidden_size\": %d,\n", c->V, c->C);
     fprintf(f, "  \"intermediate_size\": %d,\n  \"moe_intermediate_size\": %d,\n",
             c->FF > 0 ? c->FF : c->MI, c->MI);
-    fprintf(f, "  \"num_hidden_layers\": %d,\n  \"num_nextn_predict_layers\": %d,\n", c->L,
-            c->mtp);
+    fprintf(f, "  \"num_hidden_layers\": %d,\n  \"num_nextn_predict_layers\": %d,\n", c->L, c->mtp);
     fprintf(f, "  \"num_attention_heads\": %d,\n  \"num_key_value_heads\": %d,\n", c->NH, c->NH);
     if (c->QLR > 0)
         fprintf(f, "  \"q_lora_rank\": %d,\n", c->QLR);
@@ -184,8 +182,8 @@ static int write_config(const wh_tr_model *m, const char *path, int bos, int eos
             c->G > 1 ? c->TG : 1);
     fprintf(f, "  \"first_k_dense_replace\": %d,\n  \"moe_layer_freq\": 1,\n",
             c->E > 0 ? c->first_dense : c->L);
-    fprintf(f, "  \"routed_scaling_factor\": %.9g,\n  \"norm_topk_prob\": %s,\n",
-            c->route_scale, c->norm_topk ? "true" : "false");
+    fprintf(f, "  \"routed_scaling_factor\": %.9g,\n  \"norm_topk_prob\": %s,\n", c->route_scale,
+            c->norm_topk ? "true" : "false");
     fprintf(f, "  \"scoring_func\": \"sigmoid\",\n  \"topk_method\": \"noaux_tc\",\n");
     fprintf(f, "  \"aux_loss_alpha\": %.9g,\n  \"seq_aux\": true,\n", c->bal_alpha);
     fprintf(f, "  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n", c->eps, c->rope_theta);
@@ -254,16 +252,17 @@ int wh_tr_config_from_model(const wh_model *src, wh_tr_config *c, wh_error *err)
     if (mc->arch != WH_ARCH_DEEPSEEK_V3 || mc->kv_lora_rank <= 0)
         return wh_err(err, WH_E_UNSUPPORTED,
                       "%s: training starts only from DeepSeek-V3-architecture models (MLA), "
-                      "this is %s", src->path, wh_arch_name(mc->arch));
+                      "this is %s",
+                      src->path, wh_arch_name(mc->arch));
     if (mc->n_routed_experts > 0 &&
-        (mc->scoring_func != WH_SCORE_SIGMOID || mc->moe_layer_freq > 1 ||
-         mc->tie_word_embeddings))
+        (mc->scoring_func != WH_SCORE_SIGMOID || mc->moe_layer_freq > 1 || mc->tie_word_embeddings))
         return wh_err(err, WH_E_UNSUPPORTED,
                       "%s: training needs sigmoid routing on every layer from "
-                      "first_k_dense_replace and an untied head", src->path);
+                      "first_k_dense_replace and an untied head",
+                      src->path);
     if (mc->num_nextn_predict_layers > 1)
-        return wh_err(err, WH_E_UNSUPPORTED, "%s: MTP depth %d (training has 0 or 1)",
-                      src->path, mc->num_nextn_predict_layers);
+        return wh_err(err, WH_E_UNSUPPORTED, "%s: MTP depth %d (training has 0 or 1)", src->path,
+                      mc->num_nextn_predict_layers);
     c->V = mc->vocab_size;
     c->C = mc->hidden_size;
     c->L = mc->num_hidden_layers;
@@ -310,8 +309,10 @@ int wh_tr_import_hf(wh_tr_model *m, const wh_model *src, wh_error *err)
         int64_t cols = t->cols ? (int64_t)t->cols : (int64_t)t->rows;
         int64_t rows = t->cols ? (int64_t)t->rows : 1;
         if (w == NULL) {
-            rc = wh_err(err, WH_E_MISSING, "%s: no tensor %s (training imports whale's and "
-                        "DeepSeek-V3's HF safetensors names)", src->path, t->name);
+            rc = wh_err(err, WH_E_MISSING,
+                        "%s: no tensor %s (training imports whale's and "
+                        "DeepSeek-V3's HF safetensors names)",
+                        src->path, t->name);
             break;
         }
         if (w->ne[0] != cols || wh_tensor_nelem(w) != rows * cols) {

@@ -33,8 +33,8 @@ int wh_grpo_batch_init(wh_grpo_batch *b, int cap, int T, int G, int B, wh_error 
     b->correct = wh_calloc((size_t)cap, sizeof(int));
     b->len = wh_calloc((size_t)cap, sizeof(int));
     b->truncated = wh_calloc((size_t)cap, sizeof(int));
-    if (!b->stage || !b->tokens || !b->targets || !b->old_lp || !b->ref_lp || !b->coef || !b->ratio ||
-        !b->kl || !b->reward || !b->adv || !b->correct || !b->len || !b->truncated) {
+    if (!b->stage || !b->tokens || !b->targets || !b->old_lp || !b->ref_lp || !b->coef ||
+        !b->ratio || !b->kl || !b->reward || !b->adv || !b->correct || !b->len || !b->truncated) {
         wh_grpo_batch_free(b);
         return wh_err(err, WH_E_NOMEM, "grpo: out of memory for a batch of %d x %d", cap, T);
     }
@@ -126,8 +126,7 @@ float wh_grpo_token(float lp, float old_lp, float ref_lp, float adv, const wh_gr
 }
 
 /* Copies micro-batch mb (B sequences from b, padding past b->n) into the model's input. */
-static void micro_input(const wh_tr_model *m, const wh_grpo_batch *b, int mb, int *tok,
-                        int *tgt)
+static void micro_input(const wh_tr_model *m, const wh_grpo_batch *b, int mb, int *tok, int *tgt)
 {
     int B = m->B, T = m->T;
     for (int j = 0; j < B; j++) {
@@ -172,8 +171,7 @@ void wh_grpo_logprobs(wh_tr_model *m, const wh_grpo_batch *b, float *lp, double 
         *entropy = ent;
 }
 
-void wh_grpo_loss_grad(wh_trainer *t, wh_grpo_batch *b, const wh_grpo_hp *hp,
-                       wh_grpo_pass *st)
+void wh_grpo_loss_grad(wh_trainer *t, wh_grpo_batch *b, const wh_grpo_hp *hp, wh_grpo_pass *st)
 {
     wh_tr_model *m = &t->model;
     int B = m->B, T = m->T;
@@ -196,8 +194,8 @@ void wh_grpo_loss_grad(wh_trainer *t, wh_grpo_batch *b, const wh_grpo_hp *hp,
                 size_t o = (size_t)i * T + tt;
                 float lp = -m->losses[k], dlp, r, k3;
                 int c;
-                float l = wh_grpo_token(lp, b->old_lp[o], b->ref_lp[o], b->adv[i], hp, &dlp,
-                                        &r, &k3, &c);
+                float l =
+                    wh_grpo_token(lp, b->old_lp[o], b->ref_lp[o], b->adv[i], hp, &dlp, &r, &k3, &c);
                 float pg = -(l - hp->kl_beta * k3);
                 st->loss += (double)b->coef[o] * l;
                 st->pg += (double)b->coef[o] * pg;

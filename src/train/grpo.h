@@ -45,13 +45,13 @@ typedef struct wh_grpo_hp {
  * response's tokens (its EOS included), so the loss is on the response only. */
 typedef struct wh_grpo_batch {
     int n, cap, T, G;
-    int *tokens, *targets;  /* [cap][T] */
-    float *old_lp, *ref_lp; /* [cap][T] log pi_old, log pi_ref of each target */
-    float *coef;            /* [cap][T] aggregation weights c (0 off the response) */
-    float *ratio, *kl;      /* [cap][T] of the last loss pass, for tests and statistics */
-    float *reward, *adv;    /* [cap] */
+    int *tokens, *targets;          /* [cap][T] */
+    float *old_lp, *ref_lp;         /* [cap][T] log pi_old, log pi_ref of each target */
+    float *coef;                    /* [cap][T] aggregation weights c (0 off the response) */
+    float *ratio, *kl;              /* [cap][T] of the last loss pass, for tests and statistics */
+    float *reward, *adv;            /* [cap] */
     int *correct, *len, *truncated; /* [cap] accuracy reward, response tokens, cut off */
-    int *stage;             /* [2][B][T] one micro-batch's input (nothing allocated per step) */
+    int *stage; /* [2][B][T] one micro-batch's input (nothing allocated per step) */
 } wh_grpo_batch;
 
 /* B: the training model's micro-batch (sequences). */
@@ -77,8 +77,8 @@ void wh_grpo_logprobs(wh_tr_model *m, const wh_grpo_batch *b, float *lp, double 
 
 /* Loss statistics of one pass. */
 typedef struct wh_grpo_pass {
-    double loss;     /* sum c (-pg + beta k3) */
-    double pg, kl;   /* sum c pg, and the mean k3 per response token */
+    double loss;      /* sum c (-pg + beta k3) */
+    double pg, kl;    /* sum c pg, and the mean k3 per response token */
     double clip_frac; /* response tokens on a clipped branch / response tokens */
     double ratio_mean;
     long tokens;
@@ -88,8 +88,7 @@ typedef struct wh_grpo_pass {
  * weights from wh_grpo_token, backward, wh_trainer_accumulate — between wh_trainer_begin
  * and wh_trainer_finish(t, 1), which the caller runs. Fills b->ratio, b->kl. The model
  * must have main_only = 1. */
-void wh_grpo_loss_grad(wh_trainer *t, wh_grpo_batch *b, const wh_grpo_hp *hp,
-                       wh_grpo_pass *st);
+void wh_grpo_loss_grad(wh_trainer *t, wh_grpo_batch *b, const wh_grpo_hp *hp, wh_grpo_pass *st);
 
 /* The reference policy: a copy of the parameters and routing biases. */
 typedef struct wh_grpo_ref {

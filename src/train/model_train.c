@@ -15,9 +15,9 @@
 /* ---------------------------------------------------------------- size tables */
 
 typedef struct walker {
-    float *base;          /* NULL: only count */
+    float *base; /* NULL: only count */
     size_t off;
-    wh_tr_tensor *table;  /* NULL: do not record */
+    wh_tr_tensor *table; /* NULL: do not record */
     int n;
 } walker;
 
@@ -225,8 +225,9 @@ int wh_tr_model_init(wh_tr_model *m, const wh_tr_config *cfg, int B, int T, wh_e
             "kv_lora_rank, v_head_dim > 0; qk_rope_head_dim even, 2..1024");
     REQUIRE(c->E == 0 || (c->K > 0 && c->K <= c->E && c->MI > 0 && c->E <= 1024),
             "MoE: 0 < K <= E <= 1024, moe_intermediate_size > 0");
-    REQUIRE(c->E == 0 || c->G <= 1 || (c->E % c->G == 0 && c->TG >= 1 && c->TG <= c->G &&
-                                       c->E / c->G >= 2 && c->K <= c->TG * (c->E / c->G)),
+    REQUIRE(c->E == 0 || c->G <= 1 ||
+                (c->E % c->G == 0 && c->TG >= 1 && c->TG <= c->G && c->E / c->G >= 2 &&
+                 c->K <= c->TG * (c->E / c->G)),
             "MoE groups: E divisible by n_group, >= 2 experts a group, 1 <= topk_group <= "
             "n_group, K <= experts in the kept groups");
     REQUIRE((c->E > 0 && c->first_dense == 0) || c->FF > 0,
@@ -245,10 +246,10 @@ int wh_tr_model_init(wh_tr_model *m, const wh_tr_config *cfg, int B, int T, wh_e
         double ms = yarn_get_mscale(c->rope_factor, c->yarn_mscale_all_dim);
         scale *= ms * ms;
     }
-    m->mla = (wh_tr_mla_dims){B, T, c->C, c->NH, c->QLR, c->KVLR, c->NOPE, c->ROPE, c->VD,
-                              c->eps, (float)scale, NULL, NULL};
-    m->moe = (wh_tr_moe_dims){N, c->C, c->E, c->K, c->MI, c->NS, c->G, c->TG, c->norm_topk,
-                              c->route_scale};
+    m->mla = (wh_tr_mla_dims){B,       T,     c->C,   c->NH,        c->QLR, c->KVLR, c->NOPE,
+                              c->ROPE, c->VD, c->eps, (float)scale, NULL,   NULL};
+    m->moe = (wh_tr_moe_dims){N,     c->C, c->E,  c->K,         c->MI,
+                              c->NS, c->G, c->TG, c->norm_topk, c->route_scale};
 
     walker wk = {0};
     walk_params(&wk, &m->w, c);
@@ -338,12 +339,12 @@ static void block_backward(wh_tr_model *m, int l, float *dx_in, const float *dx_
     if (b->is_moe) {
         const float *extra = NULL;
         if (c->bal_alpha != 0.0f && !m->main_only) {
-            wh_tr_balance_backward(dscores, 1.0f, wh_tr_moe_scores(a->ffn), a->route, m->B,
-                                   m->T, c->E, c->K, c->bal_alpha);
+            wh_tr_balance_backward(dscores, 1.0f, wh_tr_moe_scores(a->ffn), a->route, m->B, m->T,
+                                   c->E, c->K, c->bal_alpha);
             extra = dscores;
         }
-        wh_tr_moe_backward(d2, &gb->moe, dx_out, extra, a->xn2, &b->moe, a->ffn, a->route,
-                           scratch, &m->moe);
+        wh_tr_moe_backward(d2, &gb->moe, dx_out, extra, a->xn2, &b->moe, a->ffn, a->route, scratch,
+                           &m->moe);
     } else {
         wh_tr_mlp_backward(d2, &gb->mlp, dx_out, a->xn2, &b->mlp, a->ffn, scratch, N, C, c->FF);
     }
@@ -400,8 +401,8 @@ float wh_tr_model_forward_w(wh_tr_model *m, const int *tokens, const int *target
             m->weights[n] = cnt ? 1.0f / cnt : 0.0f;
     } else {
         memcpy(m->weights, weights, (size_t)N * sizeof(float));
-        wh_tr_crossentropy_weighted_forward(&m->loss_main, m->losses, m->probs, m->logits,
-                                            targets, m->weights, N, V);
+        wh_tr_crossentropy_weighted_forward(&m->loss_main, m->losses, m->probs, m->logits, targets,
+                                            m->weights, N, V);
     }
 
     m->loss_mtp = 0.0f;
@@ -458,16 +459,14 @@ void wh_tr_model_backward(wh_tr_model *m)
 
     if (c->mtp && !m->main_only) {
         /* weights2 already holds lambda times the MTP target weights */
-        wh_tr_crossentropy_weighted_backward(dlogits, 1.0f, m->targets2, m->weights2, m->probs2,
-                                             N, V);
+        wh_tr_crossentropy_weighted_backward(dlogits, 1.0f, m->targets2, m->weights2, m->probs2, N,
+                                             V);
         wh_tr_linear_backward(dm, m->g.head, NULL, dlogits, m->xf2, m->w.head, N, C, V);
-        wh_tr_rmsnorm_backward(dm, m->g.mtp_norm, dm, m->mtp_out, m->w.mtp_norm, m->rstdf2, N,
-                               C);
+        wh_tr_rmsnorm_backward(dm, m->g.mtp_norm, dm, m->mtp_out, m->w.mtp_norm, m->rstdf2, N, C);
         block_backward(m, c->L, dm, dm, m->mtp_in);
-        float *scratch = m->grad_acts + 6 * NC + (size_t)N * V + N +
-                         (size_t)N * (c->E > 0 ? c->E : 1);
-        wh_tr_mtp_backward(dh, de, &m->g.mtp, dm, h, m->e, &m->w.mtp, m->mtp_saved, scratch, N,
-                           C);
+        float *scratch =
+            m->grad_acts + 6 * NC + (size_t)N * V + N + (size_t)N * (c->E > 0 ? c->E : 1);
+        wh_tr_mtp_backward(dh, de, &m->g.mtp, dm, h, m->e, &m->w.mtp, m->mtp_saved, scratch, N, C);
         for (size_t i = 0; i < NC; i++)
             dres[i] += dh[i];
         wh_tr_embedding_backward(m->g.embed, de, m->targets, N, C);

@@ -39,15 +39,14 @@
 #include "train/ops.h"
 
 typedef struct wh_tr_config {
-    int V, C, L;                      /* vocab, hidden size, main blocks */
+    int V, C, L;                       /* vocab, hidden size, main blocks */
     int NH, QLR, KVLR, NOPE, ROPE, VD; /* MLA; QLR 0: no q-LoRA */
-    int FF;                           /* dense MLP width */
-    int E, K, MI, NS, G, TG;          /* MoE: experts, top-k, expert width, shared, groups */
-    int first_dense, norm_topk, mtp;  /* mtp: MTP depth, 0 or 1 */
+    int FF;                            /* dense MLP width */
+    int E, K, MI, NS, G, TG;           /* MoE: experts, top-k, expert width, shared, groups */
+    int first_dense, norm_topk, mtp;   /* mtp: MTP depth, 0 or 1 */
     float eps, route_scale, mtp_lambda, bal_alpha;
     /* RoPE (fields as in wh_config) */
-    float rope_theta, rope_factor, yarn_beta_fast, yarn_beta_slow, yarn_mscale,
-        yarn_mscale_all_dim;
+    float rope_theta, rope_factor, yarn_beta_fast, yarn_beta_slow, yarn_mscale, yarn_mscale_all_dim;
     int rope_scaling, rope_orig_max_pos; /* wh_rope_scaling */
 } wh_tr_config;
 
@@ -89,17 +88,17 @@ typedef struct wh_tr_model {
     float *route_bias;     /* [n_blocks][E] */
 
     size_t n_acts, n_grad_acts;
-    float *acts;     /* forward's saved activations, one allocation */
-    int *ints;       /* tokens, targets, MTP targets, routes */
+    float *acts;      /* forward's saved activations, one allocation */
+    int *ints;        /* tokens, targets, MTP targets, routes */
     float *grad_acts; /* backward's buffers, one allocation */
     float *cos_t, *sin_t;
     wh_tr_block_acts *ba; /* n_blocks */
-    float *res;      /* [L+1][N][C] residual stream */
+    float *res;           /* [L+1][N][C] residual stream */
     float *xf, *rstdf, *logits, *probs, *losses;
     float *e, *mtp_saved, *mtp_in, *mtp_out, *xf2, *rstdf2, *logits2, *probs2, *losses2;
     float *weights, *weights2; /* [N] the loss weight of each main / MTP target */
     int *tokens, *targets, *targets2;
-    int main_only;             /* 1: main CE only (no MTP, no balance loss) */
+    int main_only; /* 1: main CE only (no MTP, no balance loss) */
 
     float loss, loss_main, loss_mtp, loss_bal;
 } wh_tr_model;

@@ -74,15 +74,14 @@ void wh_tr_crossentropy_weighted_forward(float *loss, float *losses, float *prob
                                          const float *logits, const int *targets,
                                          const float *weights, int N, int V);
 void wh_tr_crossentropy_weighted_backward(float *dlogits, float dloss, const int *targets,
-                                          const float *weights, const float *probs, int N,
-                                          int V);
+                                          const float *weights, const float *probs, int N, int V);
 
 /* SwiGLU MLP: out = down(silu(gate x) * up x); gate, up [I][C], down [C][I]. */
 typedef struct wh_tr_mlp_w {
     float *gate, *up, *down;
 } wh_tr_mlp_w;
-size_t wh_tr_mlp_saved_floats(int N, int I);           /* 3*N*I */
-size_t wh_tr_mlp_scratch_floats(int N, int C, int I);  /* 3*N*I + N*C */
+size_t wh_tr_mlp_saved_floats(int N, int I);          /* 3*N*I */
+size_t wh_tr_mlp_scratch_floats(int N, int C, int I); /* 3*N*I + N*C */
 void wh_tr_mlp_forward(float *out, float *saved, const float *inp, const wh_tr_mlp_w *w, int N,
                        int C, int I);
 void wh_tr_mlp_backward(float *dinp, wh_tr_mlp_w *dw, const float *dout, const float *inp,
@@ -98,8 +97,8 @@ void wh_tr_rope_tables(float *cos_t, float *sin_t, const wh_config *cfg, int D, 
 /* Rotates dims [OFF, OFF+D) of each of NH heads of HS floats in every row of inp[N][NH*HS];
  * other dims are copied. interleaved: pairs (2i, 2i+1) (DeepSeek); otherwise (i, i+D/2)
  * (Qwen/Llama rotate-half). out may alias inp; dinp may alias dout. */
-void wh_tr_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t,
-                        int B, int T, int NH, int HS, int OFF, int D, int interleaved);
+void wh_tr_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t, int B,
+                        int T, int NH, int HS, int OFF, int D, int interleaved);
 void wh_tr_rope_backward(float *dinp, const float *dout, const float *cos_t, const float *sin_t,
                          int B, int T, int NH, int HS, int OFF, int D, int interleaved);
 
@@ -108,9 +107,8 @@ void wh_tr_rope_backward(float *dinp, const float *dout, const float *cos_t, con
 /* Causal softmax attention. q [N][NH][HD], k [N][NKV][HD], v [N][NKV][VD] -> out [N][NH][VD];
  * query head h reads kv head h / (NH/NKV). att [B][NH][T][T] saves the probabilities.
  * backward scratch: T floats. */
-void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k,
-                             const float *v, int B, int T, int NH, int NKV, int HD, int VD,
-                             float scale);
+void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                             int B, int T, int NH, int NKV, int HD, int VD, float scale);
 void wh_tr_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                               const float *k, const float *v, const float *att, float *scratch,
                               int B, int T, int NH, int NKV, int HD, int VD, float scale);
@@ -185,12 +183,11 @@ size_t wh_tr_moe_route_ints(const wh_tr_moe_dims *d);
 /* The router's decision for one token: sel[K] ascending, gates[K] in that order. */
 void wh_tr_moe_route(int *sel, float *gates, const float *scores, const float *bias,
                      const wh_tr_moe_dims *d);
-void wh_tr_moe_forward(float *out, float *saved, int *route, const float *inp,
-                       const wh_tr_moe_w *w, const wh_tr_moe_dims *d);
-void wh_tr_moe_backward(float *dinp, wh_tr_moe_w *dw, const float *dout,
-                        const float *dscores_extra, const float *inp, const wh_tr_moe_w *w,
-                        const float *saved, const int *route, float *scratch,
-                        const wh_tr_moe_dims *d);
+void wh_tr_moe_forward(float *out, float *saved, int *route, const float *inp, const wh_tr_moe_w *w,
+                       const wh_tr_moe_dims *d);
+void wh_tr_moe_backward(float *dinp, wh_tr_moe_w *dw, const float *dout, const float *dscores_extra,
+                        const float *inp, const wh_tr_moe_w *w, const float *saved,
+                        const int *route, float *scratch, const wh_tr_moe_dims *d);
 /* s [N][E] and sel [N][K] of the last forward, for the balance loss and load statistics. */
 const float *wh_tr_moe_scores(const float *saved);
 static inline const int *wh_tr_moe_sel(const int *route)
@@ -204,8 +201,8 @@ static inline const int *wh_tr_moe_sel(const int *route)
  * f is a count (no gradient); backward assigns dscores [N][E] = dloss * dL/ds. */
 void wh_tr_balance_forward(float *loss, const float *scores, const int *sel, int B, int T, int E,
                            int K, float alpha);
-void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, const int *sel,
-                            int B, int T, int E, int K, float alpha);
+void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, const int *sel, int B,
+                            int T, int E, int K, float alpha);
 
 /* Auxiliary-loss-free balancing (DeepSeek-V3 §2.1.2): load[E] += tokens routed to each
  * expert; after the step bias_i += gamma * sign(mean(load) - load_i); statistics. */

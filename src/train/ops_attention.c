@@ -12,9 +12,8 @@
 
 #include "train/ops.h"
 
-void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k,
-                             const float *v, int B, int T, int NH, int NKV, int HD, int VD,
-                             float scale)
+void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
+                             int B, int T, int NH, int NKV, int HD, int VD, float scale)
 {
     int grp = NH / NKV;
     for (int b = 0; b < B; b++)
@@ -105,12 +104,13 @@ typedef struct mla_saved {
 static void mla_layout(mla_saved *s, float *base, const wh_tr_mla_dims *d)
 {
     size_t N = (size_t)d->B * d->T, QHD = (size_t)d->NOPE + d->ROPE;
-    size_t sizes[13] = {N * d->QLR,  d->QLR ? N : 0, N * d->QLR, N * d->NH * QHD, N * d->KVLR,
-                        N,           N * d->KVLR,   N * d->ROPE, N * d->NH * (d->NOPE + d->VD),
-                        N * d->NH * QHD, N * d->NH * d->VD, (size_t)d->B * d->NH * d->T * d->T,
+    size_t sizes[13] = {N * d->QLR,       d->QLR ? N : 0,    N * d->QLR,
+                        N * d->NH * QHD,  N * d->KVLR,       N,
+                        N * d->KVLR,      N * d->ROPE,       N * d->NH * (d->NOPE + d->VD),
+                        N * d->NH * QHD,  N * d->NH * d->VD, (size_t)d->B * d->NH * d->T * d->T,
                         N * d->NH * d->VD};
-    float **ptrs[13] = {&s->qa, &s->qa_rstd, &s->qan, &s->q, &s->c_raw, &s->c_rstd, &s->c,
-                        &s->kpe, &s->kvb, &s->k, &s->v, &s->att, &s->o};
+    float **ptrs[13] = {&s->qa,  &s->qa_rstd, &s->qan, &s->q, &s->c_raw, &s->c_rstd, &s->c,
+                        &s->kpe, &s->kvb,     &s->k,   &s->v, &s->att,   &s->o};
     size_t off = 0;
     for (int i = 0; i < 13; i++) {
         *ptrs[i] = base ? base + off : NULL;
@@ -206,8 +206,7 @@ void wh_tr_mla_backward(float *dinp, wh_tr_mla_w *dw, const float *dout, const f
             float *dst = dkvb + ((size_t)n * NH + h) * KVB;
             const float *k = dk + ((size_t)n * NH + h) * QHD;
             memcpy(dst, k, (size_t)d->NOPE * sizeof(float));
-            memcpy(dst + d->NOPE, dv + ((size_t)n * NH + h) * d->VD,
-                   (size_t)d->VD * sizeof(float));
+            memcpy(dst + d->NOPE, dv + ((size_t)n * NH + h) * d->VD, (size_t)d->VD * sizeof(float));
             float *kp = dkpe + (size_t)n * d->ROPE;
             for (int i = 0; i < d->ROPE; i++)
                 kp[i] += k[d->NOPE + i];
@@ -217,8 +216,8 @@ void wh_tr_mla_backward(float *dinp, wh_tr_mla_w *dw, const float *dout, const f
     wh_tr_linear_backward(dinp, dw->wkv_a, NULL, dc, inp, w->wkv_a, N, C, d->KVLR);
     wh_tr_rope_backward(dkpe, dkpe, d->cos_t, d->sin_t, d->B, d->T, 1, d->ROPE, 0, d->ROPE, 1);
     float *dwkr = dw->wkv_a ? dw->wkv_a + (size_t)d->KVLR * C : NULL;
-    wh_tr_linear_backward(tmp_or_null, dwkr, NULL, dkpe, inp, w->wkv_a + (size_t)d->KVLR * C, N,
-                          C, d->ROPE);
+    wh_tr_linear_backward(tmp_or_null, dwkr, NULL, dkpe, inp, w->wkv_a + (size_t)d->KVLR * C, N, C,
+                          d->ROPE);
     if (dinp)
         add_into(dinp, tmp, NN * C);
 

@@ -81,8 +81,8 @@ void wh_tr_linear_forward(float *out, const float *inp, const float *w, const fl
 {
     if (N <= 0)
         return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f,
-                out, OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, w, IC, 0.0f, out,
+                OC);
     if (bias != NULL)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++)
@@ -182,8 +182,7 @@ void wh_tr_crossentropy_weighted_forward(float *loss, float *losses, float *prob
 }
 
 void wh_tr_crossentropy_weighted_backward(float *dlogits, float dloss, const int *targets,
-                                          const float *weights, const float *probs, int N,
-                                          int V)
+                                          const float *weights, const float *probs, int N, int V)
 {
     for (int n = 0; n < N; n++) {
         const float *p = probs + (size_t)n * V;

@@ -27,8 +27,9 @@ typedef struct moe_saved {
 static size_t moe_layout(moe_saved *s, float *base, const wh_tr_moe_dims *d)
 {
     size_t N = (size_t)d->N, A = N * d->K;
-    size_t sizes[8] = {N * d->E, A, A * d->C, A * d->I, A * d->I, A * d->I, A * d->C,
-                       d->NS > 0 ? wh_tr_mlp_saved_floats(d->N, d->NS * d->I) : 0};
+    size_t sizes[8] = {
+        N * d->E, A,        A * d->C, A * d->I,
+        A * d->I, A * d->I, A * d->C, d->NS > 0 ? wh_tr_mlp_saved_floats(d->N, d->NS * d->I) : 0};
     float **ptrs[8] = {&s->scores, &s->gates, &s->xg, &s->h1, &s->h2, &s->act, &s->y, &s->shared};
     size_t off = 0;
     for (int i = 0; i < 8; i++) {
@@ -133,8 +134,8 @@ void wh_tr_moe_route(int *sel, float *gates, const float *scores, const float *b
 
 /* ---- the layer ---- */
 
-void wh_tr_moe_forward(float *out, float *saved, int *route, const float *inp,
-                       const wh_tr_moe_w *w, const wh_tr_moe_dims *d)
+void wh_tr_moe_forward(float *out, float *saved, int *route, const float *inp, const wh_tr_moe_w *w,
+                       const wh_tr_moe_dims *d)
 {
     moe_saved s;
     moe_layout(&s, saved, d);
@@ -191,10 +192,9 @@ void wh_tr_moe_forward(float *out, float *saved, int *route, const float *inp,
     }
 }
 
-void wh_tr_moe_backward(float *dinp, wh_tr_moe_w *dw, const float *dout,
-                        const float *dscores_extra, const float *inp, const wh_tr_moe_w *w,
-                        const float *saved, const int *route, float *scratch,
-                        const wh_tr_moe_dims *d)
+void wh_tr_moe_backward(float *dinp, wh_tr_moe_w *dw, const float *dout, const float *dscores_extra,
+                        const float *inp, const wh_tr_moe_w *w, const float *saved,
+                        const int *route, float *scratch, const wh_tr_moe_dims *d)
 {
     moe_saved s;
     moe_layout(&s, (float *)saved, d);
@@ -235,11 +235,9 @@ void wh_tr_moe_backward(float *dinp, wh_tr_moe_w *dw, const float *dout,
                               C);
         wh_tr_swiglu_backward(dh1 + r0 * I, dh2 + r0 * I, dact + r0 * I, s.h1 + r0 * I,
                               s.h2 + r0 * I, rows * I);
-        wh_tr_linear_backward(dxg + r0 * C, dwg, NULL, dh1 + r0 * I, s.xg + r0 * C, wg, rows, C,
-                              I);
+        wh_tr_linear_backward(dxg + r0 * C, dwg, NULL, dh1 + r0 * I, s.xg + r0 * C, wg, rows, C, I);
         /* dY of this expert is spent: reuse it for the up-projection's input gradient */
-        wh_tr_linear_backward(dY + r0 * C, dwu, NULL, dh2 + r0 * I, s.xg + r0 * C, wu, rows, C,
-                              I);
+        wh_tr_linear_backward(dY + r0 * C, dwu, NULL, dh2 + r0 * I, s.xg + r0 * C, wu, rows, C, I);
         for (size_t i = 0; i < (size_t)rows * C; i++)
             dxg[r0 * C + i] += dY[r0 * C + i];
     }
@@ -319,8 +317,8 @@ void wh_tr_balance_forward(float *loss, const float *scores, const int *sel, int
 }
 
 /* d/ds_i (sum_j f_j s_j / S) = (f_i - sum_j f_j s_j / S) / S */
-void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, const int *sel,
-                            int B, int T, int E, int K, float alpha)
+void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, const int *sel, int B,
+                            int T, int E, int K, float alpha)
 {
     float f[MAX_E];
     for (int b = 0; b < B; b++) {

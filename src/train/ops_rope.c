@@ -29,8 +29,8 @@ void wh_tr_rope_tables(float *cos_t, float *sin_t, const wh_config *cfg, int D, 
 }
 
 /* sign = +1: forward rotation, -1: its transpose */
-static void rope_apply(float *out, const float *inp, const float *cos_t, const float *sin_t,
-                       int B, int T, int NH, int HS, int OFF, int D, int interleaved, float sign)
+static void rope_apply(float *out, const float *inp, const float *cos_t, const float *sin_t, int B,
+                       int T, int NH, int HS, int OFF, int D, int interleaved, float sign)
 {
     int half = D / 2;
     size_t row = (size_t)NH * HS;
@@ -56,8 +56,8 @@ static void rope_apply(float *out, const float *inp, const float *cos_t, const f
         }
 }
 
-void wh_tr_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t,
-                        int B, int T, int NH, int HS, int OFF, int D, int interleaved)
+void wh_tr_rope_forward(float *out, const float *inp, const float *cos_t, const float *sin_t, int B,
+                        int T, int NH, int HS, int OFF, int D, int interleaved)
 {
     rope_apply(out, inp, cos_t, sin_t, B, T, NH, HS, OFF, D, interleaved, 1.0f);
 }

@@ -13,8 +13,7 @@
 #include "train/rollout.h"
 #include "train/sft.h"
 
-int wh_rollout_parse_tasks(wh_rollout_opts *o, const char *tasks, const char *levels,
-                           wh_error *err)
+int wh_rollout_parse_tasks(wh_rollout_opts *o, const char *tasks, const char *levels, wh_error *err)
 {
     o->n_fams = 0;
     if (strcmp(tasks, "all") == 0 || tasks[0] == '\0') {
@@ -32,8 +31,10 @@ int wh_rollout_parse_tasks(wh_rollout_opts *o, const char *tasks, const char *le
             name[n] = '\0';
             int f = wh_task_family_parse(name);
             if (f < 0 || o->n_fams >= WH_TASK_N_FAMILIES)
-                return wh_err(err, WH_E_INVALID, "tasks = \"%s\": unknown family \"%s\" "
-                              "(arith, countdown, sort, all)", tasks, name);
+                return wh_err(err, WH_E_INVALID,
+                              "tasks = \"%s\": unknown family \"%s\" "
+                              "(arith, countdown, sort, all)",
+                              tasks, name);
             o->fams[o->n_fams++] = (wh_task_family)f;
             p = e ? e + 1 : p + n;
         }
@@ -86,8 +87,8 @@ static int sample_group(const wh_model *m, wh_session *s, const int32_t *ids, in
             int done = 0;
             int32_t next = 0;
             int room = wh_session_ctx(s) - wh_session_seq_pos(s, j);
-            rc = wh_gen_step(gs[j], logits + (size_t)j * V, room - 1, NULL, NULL, &next, &done,
-                             err);
+            rc =
+                wh_gen_step(gs[j], logits + (size_t)j * V, room - 1, NULL, NULL, &next, &done, err);
             if (rc != WH_OK || done) {
                 active[j] = 0;
                 continue;
@@ -116,8 +117,10 @@ int wh_rollout(const wh_model *m, wh_session *s, wh_chat_family fam, const wh_ro
         return wh_err(err, WH_E_MISSING, "rollout: the policy model has no tokenizer");
     int G = o->G, V = wh_model_config(m)->vocab_size;
     if (G < 1 || G > wh_session_n_seq(s) || wh_session_ctx(s) < T + 1)
-        return wh_err(err, WH_E_INVALID, "rollout: the session needs %d sequences of %d "
-                      "positions", G, T + 1);
+        return wh_err(err, WH_E_INVALID,
+                      "rollout: the session needs %d sequences of %d "
+                      "positions",
+                      G, T + 1);
     wh_gen_state **gs = wh_calloc((size_t)G, sizeof *gs);
     float *logits = wh_malloc((size_t)2 * G * V * sizeof(float));
     int *seqs = wh_malloc((size_t)2 * G * sizeof(int));
@@ -135,8 +138,8 @@ int wh_rollout(const wh_model *m, wh_session *s, wh_chat_family fam, const wh_ro
         uint64_t k = (*pos)++;
         wh_task task;
         wh_task_make(o->fams[k % (uint64_t)o->n_fams],
-                     o->level_lo + (int)((k / (uint64_t)o->n_fams) % (uint64_t)nl),
-                     WH_SPLIT_TRAIN, (o->task_seed << 32) + k, &task);
+                     o->level_lo + (int)((k / (uint64_t)o->n_fams) % (uint64_t)nl), WH_SPLIT_TRAIN,
+                     (o->task_seed << 32) + k, &task);
         wh_chat_msg msg;
         memset(&msg, 0, sizeof msg);
         msg.role = "user";
@@ -149,7 +152,8 @@ int wh_rollout(const wh_model *m, wh_session *s, wh_chat_family fam, const wh_ro
         int room = T + 1 - (int)np;
         if (room < 2) {
             wh_free(ids);
-            rc = wh_err(err, WH_E_INVALID, "rollout: the prompt of %s level %d takes %zu tokens, "
+            rc = wh_err(err, WH_E_INVALID,
+                        "rollout: the prompt of %s level %d takes %zu tokens, "
                         "seq_len %d leaves no room for a response",
                         wh_task_family_name(task.family), task.level, np, T);
             break;
@@ -159,13 +163,13 @@ int wh_rollout(const wh_model *m, wh_session *s, wh_chat_family fam, const wh_ro
         gp.sampler = wh_sampler_defaults();
         gp.sampler.temperature = o->temperature;
         gp.sampler.top_p = o->top_p;
-        gp.max_tokens = o->max_new_tokens > 0 && o->max_new_tokens < room ? o->max_new_tokens
-                                                                           : room;
+        gp.max_tokens =
+            o->max_new_tokens > 0 && o->max_new_tokens < room ? o->max_new_tokens : room;
         gp.think_budget = -1;
         gp.starts_in_reasoning = pl > 0;
         memset(gs, 0, (size_t)G * sizeof *gs);
-        rc = sample_group(m, s, ids, (int)np, &gp, o, k, gs, logits, logits + (size_t)G * V,
-                          seqs, toks, err);
+        rc = sample_group(m, s, ids, (int)np, &gp, o, k, gs, logits, logits + (size_t)G * V, seqs,
+                          toks, err);
         float rw[256];
         int base = b ? b->n : 0, all_equal = 1;
         for (int j = 0; j < G && rc == WH_OK; j++) {
@@ -206,11 +210,12 @@ int wh_rollout(const wh_model *m, wh_session *s, wh_chat_family fam, const wh_ro
             int *tk = b->tokens + (size_t)i * Tn, *tg = b->targets + (size_t)i * Tn;
             for (int t = 0; t < Tn; t++) {
                 int at = t + 1; /* index of the target in prompt ++ response */
-                int32_t cur = t < (int)np ? ids[t] : t - (int)np + 1 < n_all ? all[t - (int)np + 1]
-                                                                             : -1;
-                int32_t nxt = at < (int)np ? ids[at] : at - (int)np + 1 < n_all
-                                                             ? all[at - (int)np + 1]
-                                                             : -1;
+                int32_t cur = t < (int)np               ? ids[t]
+                              : t - (int)np + 1 < n_all ? all[t - (int)np + 1]
+                                                        : -1;
+                int32_t nxt = at < (int)np               ? ids[at]
+                              : at - (int)np + 1 < n_all ? all[at - (int)np + 1]
+                                                         : -1;
                 tk[t] = cur;
                 tg[t] = at >= (int)np && cur >= 0 ? nxt : -1;
             }

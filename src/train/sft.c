@@ -141,13 +141,13 @@ static int sft_line(wh_sft_set *s, json_object *o, const wh_tokenizer *tok, wh_c
         m[i].role = str_field(e, "role");
         m[i].content = str_field(e, "content");
         if (m[i].role == NULL || m[i].content == NULL)
-            return wh_err(err, WH_E_FORMAT, "%s: message %d needs string role and content",
-                          where, i);
+            return wh_err(err, WH_E_FORMAT, "%s: message %d needs string role and content", where,
+                          i);
     }
     if (strcmp(m[n - 1].role, "assistant") != 0)
         return wh_err(err, WH_E_FORMAT, "%s: the last message is not the assistant's", where);
-    const char *reasoning = str_field(json_object_array_get_idx(msgs, (size_t)n - 1),
-                                      "reasoning_content");
+    const char *reasoning =
+        str_field(json_object_array_get_idx(msgs, (size_t)n - 1), "reasoning_content");
     int32_t *ids = NULL;
     size_t n_ids = 0, n_prompt = 0;
     int rc = wh_r1_render_train(tok, fam, m, n - 1, reasoning, m[n - 1].content, &ids, &n_ids,
@@ -155,8 +155,8 @@ static int sft_line(wh_sft_set *s, json_object *o, const wh_tokenizer *tok, wh_c
     if (rc != WH_OK)
         return wh_err_wrap(err, "%s", where);
     size_t off = (size_t)s->n * s->T;
-    s->n_truncated += wh_sft_layout(ids, n_ids, n_prompt, s->T, s->tokens + off,
-                                    s->targets + off, s->mask + off);
+    s->n_truncated +=
+        wh_sft_layout(ids, n_ids, n_prompt, s->T, s->tokens + off, s->targets + off, s->mask + off);
     wh_free(ids);
     for (int t = 0; t < s->T; t++)
         s->n_reply += s->mask[off + t] > 0.0f;
@@ -164,8 +164,8 @@ static int sft_line(wh_sft_set *s, json_object *o, const wh_tokenizer *tok, wh_c
     return WH_OK;
 }
 
-int wh_sft_load(wh_sft_set *s, const char *path, const wh_tokenizer *tok, wh_chat_family fam,
-                int T, wh_error *err)
+int wh_sft_load(wh_sft_set *s, const char *path, const wh_tokenizer *tok, wh_chat_family fam, int T,
+                wh_error *err)
 {
     memset(s, 0, sizeof *s);
     s->T = T;
@@ -327,8 +327,10 @@ int wh_tr_init_apply(const wh_tr_init *s, wh_tr_model *m, wh_error *err)
         return wh_tr_import_hf(m, s->model, err);
     size_t nb = (size_t)m->n_blocks * (m->cfg.E > 0 ? m->cfg.E : 1);
     if (s->ck.n_params != m->n_params || s->ck.n_bias != nb)
-        return wh_err(err, WH_E_INVALID, "init_from: the checkpoint holds %llu parameters, the "
-                      "model %zu", (unsigned long long)s->ck.n_params, m->n_params);
+        return wh_err(err, WH_E_INVALID,
+                      "init_from: the checkpoint holds %llu parameters, the "
+                      "model %zu",
+                      (unsigned long long)s->ck.n_params, m->n_params);
     memcpy(m->params, s->ck.params, m->n_params * sizeof(float));
     memcpy(m->route_bias, s->ck.bias, nb * sizeof(float));
     return WH_OK;

@@ -58,8 +58,8 @@ typedef struct wh_sft_set {
 /* Reads path: one JSON object a line with "messages": [{"role", "content",
  * "reasoning_content"?}, ...]; the last message must be the assistant's. Errors name the
  * file and line. */
-int wh_sft_load(wh_sft_set *s, const char *path, const wh_tokenizer *tok, wh_chat_family fam,
-                int T, wh_error *err);
+int wh_sft_load(wh_sft_set *s, const char *path, const wh_tokenizer *tok, wh_chat_family fam, int T,
+                wh_error *err);
 void wh_sft_free(wh_sft_set *s);
 
 /* A tokenizer and its chat family for post-training: path is a tokenizer folder, a

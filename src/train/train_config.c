@@ -84,12 +84,14 @@ static const key KEYS[] = {
     /* run */
     {"eval_interval", K_INT, O(eval_interval), "steps between validation losses; 0 = never"},
     {"eval_batches", K_INT, O(eval_batches), "micro-batches of the validation split per eval"},
-    {"checkpoint_interval", K_INT, O(checkpoint_interval), "steps between checkpoints; 0 = end only"},
+    {"checkpoint_interval", K_INT, O(checkpoint_interval),
+     "steps between checkpoints; 0 = end only"},
     {"log_interval", K_INT, O(log_interval), "steps between progress lines"},
     {"threads", K_INT, O(threads), "BLAS threads; 0 = OpenBLAS's default"},
     {"out", K_STR, O(out), "output folder: checkpoint, log, plot, export"},
     /* post-training: whale sft, grpo, distill (docs/R1.md) */
-    {"init_from", K_STR, R(init_from), "checkpoint.bin or HF model folder to start from; empty = seeded init"},
+    {"init_from", K_STR, R(init_from),
+     "checkpoint.bin or HF model folder to start from; empty = seeded init"},
     {"tokenizer", K_STR, R(tokenizer), "tokenizer folder/json; empty = init_from's folder"},
     {"sft_data", K_STR, R(sft_data), "sft: JSONL conversations (whale tasks --sft)"},
     {"teacher", K_STR, R(teacher), "distill: solver, or a model whale runs"},
@@ -98,17 +100,20 @@ static const key KEYS[] = {
     {"task_seed", K_U64, R(task_seed), "grpo/distill: train items task_seed * 2^32 + k"},
     {"prompts", K_INT, R(prompts), "grpo: prompts (groups) per step"},
     {"group", K_INT, R(group), "grpo: samples per prompt G"},
-    {"max_new_tokens", K_INT, R(max_new_tokens), "response tokens at most; 0 = what seq_len leaves"},
+    {"max_new_tokens", K_INT, R(max_new_tokens),
+     "response tokens at most; 0 = what seq_len leaves"},
     {"temperature", K_FLOAT, R(temperature), "sampling temperature of rollouts / the teacher"},
     {"top_p", K_FLOAT, R(top_p), "nucleus sampling; 1 = off"},
     {"mu", K_INT, R(mu), "grpo: policy updates per rollout batch"},
     {"clip_eps", K_FLOAT, R(clip_eps), "grpo: ratio clip below, 1 - eps"},
-    {"clip_eps_high", K_FLOAT, R(clip_eps_high), "grpo: ratio clip above, 1 + eps_high (DAPO clip-higher)"},
+    {"clip_eps_high", K_FLOAT, R(clip_eps_high),
+     "grpo: ratio clip above, 1 + eps_high (DAPO clip-higher)"},
     {"kl_beta", K_FLOAT, R(kl_beta), "grpo: weight of the k3 KL to the reference; 0 = off"},
     {"ref_reset", K_INT, R(ref_reset), "grpo: steps between reference resets; 0 = never"},
     {"aggregation", K_AGG, R(aggregation), "grpo: token (DAPO) or sequence (GRPO) loss mean"},
     {"adv_eps", K_FLOAT, R(adv_eps), "grpo: A = (r - mean) / (std + adv_eps)"},
-    {"dynamic_sampling", K_BOOL, R(dynamic_sampling), "grpo: replace groups of equal rewards (DAPO)"},
+    {"dynamic_sampling", K_BOOL, R(dynamic_sampling),
+     "grpo: replace groups of equal rewards (DAPO)"},
     {"max_resample", K_INT, R(max_resample), "grpo: replacement groups per step at most"},
     {"distill_n", K_INT, R(distill_n), "distill: prompts per family and level"},
     {"distill_k", K_INT, R(distill_k), "distill: teacher samples per prompt"},
@@ -119,13 +124,37 @@ static const key KEYS[] = {
 void wh_train_opts_defaults(wh_train_opts *o)
 {
     memset(o, 0, sizeof *o);
-    wh_tr_config c = {
-        .V = 0, .C = 64, .L = 4, .NH = 4, .QLR = 32, .KVLR = 32, .NOPE = 16, .ROPE = 8,
-        .VD = 16, .FF = 192, .E = 8, .K = 2, .MI = 32, .NS = 1, .G = 1, .TG = 1,
-        .first_dense = 1, .norm_topk = 1, .mtp = 1, .eps = 1e-6f, .route_scale = 2.5f,
-        .mtp_lambda = 0.3f, .bal_alpha = 1e-4f, .rope_theta = 10000.0f, .rope_factor = 1.0f,
-        .yarn_beta_fast = 32.0f, .yarn_beta_slow = 1.0f, .yarn_mscale = 1.0f,
-        .yarn_mscale_all_dim = 1.0f, .rope_scaling = WH_ROPE_NONE, .rope_orig_max_pos = 4096};
+    wh_tr_config c = {.V = 0,
+                      .C = 64,
+                      .L = 4,
+                      .NH = 4,
+                      .QLR = 32,
+                      .KVLR = 32,
+                      .NOPE = 16,
+                      .ROPE = 8,
+                      .VD = 16,
+                      .FF = 192,
+                      .E = 8,
+                      .K = 2,
+                      .MI = 32,
+                      .NS = 1,
+                      .G = 1,
+                      .TG = 1,
+                      .first_dense = 1,
+                      .norm_topk = 1,
+                      .mtp = 1,
+                      .eps = 1e-6f,
+                      .route_scale = 2.5f,
+                      .mtp_lambda = 0.3f,
+                      .bal_alpha = 1e-4f,
+                      .rope_theta = 10000.0f,
+                      .rope_factor = 1.0f,
+                      .yarn_beta_fast = 32.0f,
+                      .yarn_beta_slow = 1.0f,
+                      .yarn_mscale = 1.0f,
+                      .yarn_mscale_all_dim = 1.0f,
+                      .rope_scaling = WH_ROPE_NONE,
+                      .rope_orig_max_pos = 4096};
     o->model = c;
     o->hp = wh_tr_hparams_defaults();
     snprintf(o->data, sizeof o->data, "data");
@@ -180,8 +209,8 @@ int wh_train_opts_set(wh_train_opts *o, const char *name, const char *value, con
     case K_INT: {
         long v = strtol(value, &end, 10);
         if (end == value || *end || errno || v < 0 || v > 1000000000L)
-            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want an integer 0..1e9", where,
-                          name, value);
+            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want an integer 0..1e9", where, name,
+                          value);
         int iv = (int)v;
         memcpy(p, &iv, sizeof iv);
         break;
@@ -198,15 +227,14 @@ int wh_train_opts_set(wh_train_opts *o, const char *name, const char *value, con
     case K_FLOAT: {
         float v = strtof(value, &end);
         if (end == value || *end || errno || !isfinite(v))
-            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want a number", where, name,
-                          value);
+            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want a number", where, name, value);
         memcpy(p, &v, sizeof v);
         break;
     }
     case K_BOOL: {
-        int v = strcmp(value, "true") == 0 || strcmp(value, "1") == 0 ? 1
+        int v = strcmp(value, "true") == 0 || strcmp(value, "1") == 0    ? 1
                 : strcmp(value, "false") == 0 || strcmp(value, "0") == 0 ? 0
-                                                                           : -1;
+                                                                         : -1;
         if (v < 0)
             return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want true or false", where, name,
                           value);
@@ -214,18 +242,18 @@ int wh_train_opts_set(wh_train_opts *o, const char *name, const char *value, con
         break;
     }
     case K_SCHED: {
-        int v = strcmp(value, "cosine") == 0 ? WH_SCHED_COSINE
-                : strcmp(value, "wsd") == 0 ? WH_SCHED_WSD
+        int v = strcmp(value, "cosine") == 0     ? WH_SCHED_COSINE
+                : strcmp(value, "wsd") == 0      ? WH_SCHED_WSD
                 : strcmp(value, "constant") == 0 ? WH_SCHED_CONSTANT
                                                  : -1;
         if (v < 0)
-            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want cosine, wsd or constant",
-                          where, name, value);
+            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want cosine, wsd or constant", where,
+                          name, value);
         memcpy(p, &v, sizeof v);
         break;
     }
     case K_ROPE: {
-        int v = strcmp(value, "none") == 0 ? WH_ROPE_NONE
+        int v = strcmp(value, "none") == 0   ? WH_ROPE_NONE
                 : strcmp(value, "yarn") == 0 ? WH_ROPE_YARN
                                              : -1;
         if (v < 0)
@@ -235,12 +263,12 @@ int wh_train_opts_set(wh_train_opts *o, const char *name, const char *value, con
         break;
     }
     case K_AGG: {
-        int v = strcmp(value, "token") == 0 ? WH_AGG_TOKEN
+        int v = strcmp(value, "token") == 0      ? WH_AGG_TOKEN
                 : strcmp(value, "sequence") == 0 ? WH_AGG_SEQUENCE
                                                  : -1;
         if (v < 0)
-            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want token or sequence", where,
-                          name, value);
+            return wh_err(err, WH_E_INVALID, "%s: %s = \"%s\": want token or sequence", where, name,
+                          value);
         memcpy(p, &v, sizeof v);
         break;
     }
@@ -286,8 +314,8 @@ int wh_train_opts_load(wh_train_opts *o, const char *path, wh_error *err)
             snprintf(where, sizeof where, "%s:%d", path, lineno);
             char *eq = strchr(s, '=');
             if (eq == NULL) {
-                rc = wh_err(err, WH_E_INVALID, "%s: expected \"key = value\", got \"%s\"", where,
-                            s);
+                rc =
+                    wh_err(err, WH_E_INVALID, "%s: expected \"key = value\", got \"%s\"", where, s);
                 break;
             }
             *eq = '\0';
@@ -327,8 +355,10 @@ void wh_train_opts_write(const wh_train_opts *o, FILE *f)
             break;
         case K_SCHED:
             memcpy(&iv, p, sizeof iv);
-            fprintf(f, "%s", iv == WH_SCHED_WSD ? "wsd" : iv == WH_SCHED_CONSTANT ? "constant"
-                                                                                  : "cosine");
+            fprintf(f, "%s",
+                    iv == WH_SCHED_WSD        ? "wsd"
+                    : iv == WH_SCHED_CONSTANT ? "constant"
+                                              : "cosine");
             break;
         case K_ROPE:
             memcpy(&iv, p, sizeof iv);

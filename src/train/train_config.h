@@ -37,12 +37,12 @@ typedef struct wh_rl_opts {
 typedef struct wh_train_opts {
     wh_tr_config model; /* V = 0: the vocabulary size of the data's tokenizer */
     wh_tr_hparams hp;
-    char data[1024];    /* folder of shards from `whale data` */
-    char out[1024];     /* checkpoints, log, plot, export */
+    char data[1024]; /* folder of shards from `whale data` */
+    char out[1024];  /* checkpoints, log, plot, export */
     int batch, seq_len, grad_accum;
     uint64_t seed;
     int eval_interval, eval_batches, checkpoint_interval, log_interval, threads;
-    wh_rl_opts rl;      /* post-training keys */
+    wh_rl_opts rl; /* post-training keys */
 } wh_train_opts;
 
 /* Defaults: a ~1M-parameter DeepSeek-V3-style model (docs/TRAINING.md). */

@@ -14,9 +14,19 @@
 wh_tr_hparams wh_tr_hparams_defaults(void)
 {
     wh_tr_hparams h = {
-        .steps = 1000, .warmup = 100, .schedule = WH_SCHED_COSINE, .decay_steps = 0,
-        .lr = 3e-3f, .lr_min = 3e-4f, .beta1 = 0.9f, .beta2 = 0.95f, .adam_eps = 1e-8f,
-        .weight_decay = 0.1f, .clip = 1.0f, .gamma = 1e-3f, .init_std = 0.02f,
+        .steps = 1000,
+        .warmup = 100,
+        .schedule = WH_SCHED_COSINE,
+        .decay_steps = 0,
+        .lr = 3e-3f,
+        .lr_min = 3e-4f,
+        .beta1 = 0.9f,
+        .beta2 = 0.95f,
+        .adam_eps = 1e-8f,
+        .weight_decay = 0.1f,
+        .clip = 1.0f,
+        .gamma = 1e-3f,
+        .init_std = 0.02f,
     };
     return h;
 }
@@ -30,8 +40,8 @@ void wh_trainer_free(wh_trainer *t)
     memset(t, 0, sizeof *t);
 }
 
-int wh_trainer_init(wh_trainer *t, const wh_tr_config *cfg, int B, int T,
-                    const wh_tr_hparams *hp, wh_error *err)
+int wh_trainer_init(wh_trainer *t, const wh_tr_config *cfg, int B, int T, const wh_tr_hparams *hp,
+                    wh_error *err)
 {
     memset(t, 0, sizeof *t);
     int rc = wh_tr_model_init(&t->model, cfg, B, T, err);
@@ -64,8 +74,8 @@ static int is_residual_out(const char *name)
 {
     const char *dot = strrchr(name, '.');
     const char *leaf = dot ? dot + 1 : name;
-    return strcmp(leaf, "wo") == 0 || strcmp(leaf, "down") == 0 ||
-           strcmp(leaf, "exp_down") == 0 || strcmp(leaf, "sh_down") == 0;
+    return strcmp(leaf, "wo") == 0 || strcmp(leaf, "down") == 0 || strcmp(leaf, "exp_down") == 0 ||
+           strcmp(leaf, "sh_down") == 0;
 }
 
 void wh_trainer_init_params(wh_trainer *t, uint64_t seed)

@@ -28,15 +28,15 @@
 typedef enum wh_tr_schedule { WH_SCHED_COSINE = 0, WH_SCHED_WSD, WH_SCHED_CONSTANT } wh_tr_schedule;
 
 typedef struct wh_tr_hparams {
-    int steps;         /* total optimizer steps (the schedule's length) */
-    int warmup;        /* linear warmup steps */
-    int schedule;      /* wh_tr_schedule */
-    int decay_steps;   /* WSD: steps of the final linear decay */
-    float lr, lr_min;  /* peak and final learning rate */
+    int steps;        /* total optimizer steps (the schedule's length) */
+    int warmup;       /* linear warmup steps */
+    int schedule;     /* wh_tr_schedule */
+    int decay_steps;  /* WSD: steps of the final linear decay */
+    float lr, lr_min; /* peak and final learning rate */
     float beta1, beta2, adam_eps, weight_decay;
-    float clip;        /* max global gradient norm; <= 0: none */
-    float gamma;       /* bias update speed (auxiliary-loss-free balancing); 0: off */
-    float init_std;    /* std of the normal initialisation */
+    float clip;     /* max global gradient norm; <= 0: none */
+    float gamma;    /* bias update speed (auxiliary-loss-free balancing); 0: off */
+    float init_std; /* std of the normal initialisation */
 } wh_tr_hparams;
 
 /* The defaults documented in docs/TRAINING.md. */
@@ -48,13 +48,13 @@ enum { WH_TR_SUM_LOSS = 0, WH_TR_SUM_MAIN, WH_TR_SUM_MTP, WH_TR_SUM_BAL, WH_TR_N
 typedef struct wh_trainer {
     wh_tr_model model;
     wh_tr_hparams hp;
-    size_t n_reduce;  /* floats in reduce */
-    float *reduce;    /* [n_params] gradient sum, [n_blocks][E] expert load, [4] loss sums */
+    size_t n_reduce; /* floats in reduce */
+    float *reduce;   /* [n_params] gradient sum, [n_blocks][E] expert load, [4] loss sums */
     float *gsum, *load, *sums; /* views into reduce */
-    float *m, *v;     /* AdamW moments [n_params] each, one allocation */
-    unsigned char *decay; /* [n_tensors]: 1 = weight decay applies */
-    int E1;           /* experts per load row (E, or 1 for a dense model) */
-    int step;         /* optimizer steps done */
+    float *m, *v;              /* AdamW moments [n_params] each, one allocation */
+    unsigned char *decay;      /* [n_tensors]: 1 = weight decay applies */
+    int E1;                    /* experts per load row (E, or 1 for a dense model) */
+    int step;                  /* optimizer steps done */
     uint64_t data_pos; /* sequences consumed (the loader's position; the front end sets it) */
     wh_tr_rng rng;
     /* results of the last step */
@@ -63,8 +63,8 @@ typedef struct wh_trainer {
 
 /* Lays out the model (micro-batches of B sequences of T tokens) and the optimizer state;
  * parameters are zero until wh_trainer_init_params or a checkpoint fills them. */
-int wh_trainer_init(wh_trainer *t, const wh_tr_config *cfg, int B, int T,
-                    const wh_tr_hparams *hp, wh_error *err);
+int wh_trainer_init(wh_trainer *t, const wh_tr_config *cfg, int B, int T, const wh_tr_hparams *hp,
+                    wh_error *err);
 void wh_trainer_free(wh_trainer *t);
 
 /* Seeded initialisation (docs/TRAINING.md): every norm weight 1; every other matrix

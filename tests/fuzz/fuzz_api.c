@@ -62,8 +62,8 @@ static void use_request(const wh_api_request *rq, size_t size)
             abort();
         check_json(wh_api_error_json(&e), "");
     }
-    const char *text = rq->kind == WH_API_CHAT ? (rq->n_msgs ? rq->msgs[0].content : NULL)
-                                              : rq->prompt;
+    const char *text =
+        rq->kind == WH_API_CHAT ? (rq->n_msgs ? rq->msgs[0].content : NULL) : rq->prompt;
     if (text == NULL)
         text = "";
     wh_api_meta mt = {"chatcmpl-1", rq->model ? rq->model : "whale", 1700000000};

@@ -102,8 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = 0;
         wh_error err;
         memset(&err, 0, sizeof err);
-        int rc = wh_chat_render((wh_chat_family)f, msgs, n, gen > 0 && (gen & 1), &text, &len,
-                                &err);
+        int rc =
+            wh_chat_render((wh_chat_family)f, msgs, n, gen > 0 && (gen & 1), &text, &len, &err);
         if (rc == WH_OK) {
             if (text == NULL || strlen(text) != len)
                 abort();

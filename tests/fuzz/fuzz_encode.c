@@ -46,8 +46,8 @@ static void round_trip(const wh_tokenizer *t, const char *text, size_t size, uns
         abort();
     }
     if (len != size || memcmp(out, text, size) != 0) {
-        fprintf(stderr, "fuzz_encode: decode(encode(x)) != x (flags %u, %zu -> %zu bytes)\n",
-                flags, size, len);
+        fprintf(stderr, "fuzz_encode: decode(encode(x)) != x (flags %u, %zu -> %zu bytes)\n", flags,
+                size, len);
         abort();
     }
     /* the streaming decoder gives the same bytes */

@@ -15,8 +15,8 @@
 static void read_open_file(wh_gguf *g)
 {
     wh_error err;
-    static const char *keys[] = {"general.architecture", "general.alignment",
-                                 "tokenizer.ggml.model", "tokenizer.ggml.bos_token_id",
+    static const char *keys[] = {"general.architecture",    "general.alignment",
+                                 "tokenizer.ggml.model",    "tokenizer.ggml.bos_token_id",
                                  "tokenizer.chat_template", "llama.block_count"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         uint32_t u = 0;

@@ -26,14 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wh_tokenizer *t = NULL;
     wh_error err;
     memset(&err, 0, sizeof err);
-    int rc = wh_tokenizer_load_json_mem(json, n_json, sep ? cfg : NULL, n_cfg, "tokenizer.json",
-                                        &t, &err);
+    int rc = wh_tokenizer_load_json_mem(json, n_json, sep ? cfg : NULL, n_cfg, "tokenizer.json", &t,
+                                        &err);
     if (rc == WH_OK) {
         static const char text[] = "Hello, world! <think>x</think> 12345 \xc3\xa9t\xc3\xa9\n\n";
         int32_t *ids = NULL;
         size_t n_ids = 0;
-        rc = wh_tokenizer_encode(t, text, sizeof text - 1, WH_TOK_ADD_SPECIAL | WH_TOK_PARSE_SPECIAL,
-                                 &ids, &n_ids, &err);
+        rc = wh_tokenizer_encode(t, text, sizeof text - 1,
+                                 WH_TOK_ADD_SPECIAL | WH_TOK_PARSE_SPECIAL, &ids, &n_ids, &err);
         if (rc == WH_OK) {
             char *out = NULL;
             size_t len = 0;
