@@ -13,9 +13,9 @@
  * tokenizer load fails with EIO or hits a premature end of file — a clear WH_E_IO naming
  * the file — or returns a legal short read, which must change nothing.
  *
- * Not covered here: the server's request parsing (src/serve/api.c) allocates with malloc
- * and json-c, not through wh_malloc, so wh_alloc_fail_at does not reach it; it is fuzzed
- * by tests/fuzz/fuzz_api.c instead.
+ * Not covered here: the server's request parsing (src/serve/api.c) allocates through
+ * wh_malloc but mostly through json-c, which the hook does not reach; it is fuzzed by
+ * tests/fuzz/fuzz_api.c and its json-c failures are forced in tests/test_parsers_cov.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -479,7 +479,11 @@ static void test_io_messages(void **state)
     wh_io_fail_at(0, 0);
     assert_non_null(
         strstr(err.msg, "qwen2/config.json: unexpected end of file (short read) at byte 0"));
-    wh_io_fail_at(2, WH_IO_ERROR); /* the mmap of the GGUF */
+    wh_io_fail_at(2, WH_IO_ERROR); /* the fstat of the GGUF */
+    assert_int_equal(wh_model_load(FX "dsv2-lite.gguf", &m, &err), WH_E_IO);
+    wh_io_fail_at(0, 0);
+    assert_non_null(strstr(err.msg, "dsv2-lite.gguf: cannot stat: Input/output error"));
+    wh_io_fail_at(3, WH_IO_ERROR); /* the mmap of the GGUF */
     assert_int_equal(wh_model_load(FX "dsv2-lite.gguf", &m, &err), WH_E_IO);
     wh_io_fail_at(0, 0);
     assert_non_null(strstr(err.msg, "dsv2-lite.gguf: mmap failed: Input/output error"));

@@ -71,6 +71,16 @@ static void *io_mmap(size_t n, int fd)
     return mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
 }
 
+/* fstat, counted by the I/O fault hook (an injected error reads as EIO) */
+static int io_fstat(int fd, struct stat *st)
+{
+    if (io_fault() == WH_IO_ERROR) {
+        errno = EIO;
+        return -1;
+    }
+    return fstat(fd, st);
+}
+
 int wh_mapfile_open(wh_mapfile *mf, const char *path, wh_error *err)
 {
     memset(mf, 0, sizeof *mf);
@@ -78,7 +88,7 @@ int wh_mapfile_open(wh_mapfile *mf, const char *path, wh_error *err)
     if (fd < 0)
         return wh_err(err, WH_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (io_fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return wh_err(err, WH_E_IO, "%s: cannot stat: %s", path, strerror(e));

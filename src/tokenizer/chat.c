@@ -17,6 +17,7 @@
  */
 #include "tokenizer/chat.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -395,11 +396,9 @@ int wh_chat_render(wh_chat_family f, const wh_chat_msg *msgs, int n, int add_gen
         return wh_err(err, WH_E_NOMEM, "chat: out of memory for %zu bytes", need + 1);
     o = (out_buf){.buf = buf};
     render(&o, f, msgs, n, add_generation_prompt);
-    /* Same input, same code: the write pass cannot differ from the measure pass. */
-    if (o.len != need || o.too_long) {
-        wh_free(buf);
-        return wh_err(err, WH_E_INVALID, "chat: messages changed while rendering");
-    }
+    /* Same input, same code: the write pass cannot differ from the measure pass (an
+     * invariant of render(), not a property of the input). */
+    assert(o.len == need && !o.too_long);
     buf[need] = '\0';
     *out_text = buf;
     *out_len = need;

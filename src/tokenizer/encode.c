@@ -147,8 +147,8 @@ static int bpe_word(encoder *e, const uint8_t *s, size_t n)
         if (id >= 0)
             return emit(e, id);
     }
-    if (n > INT32_MAX)
-        return wh_err(e->err, WH_E_INVALID, "encode: a word of %zu bytes is too long", n);
+    /* n <= INT32_MAX: a word is part of one call's text, which wh_tokenizer_encode
+     * limits to INT32_MAX bytes */
     if (grow((void **)&e->sym, &e->cap_sym, n, sizeof *e->sym) != WH_OK ||
         grow((void **)&e->heap, &e->cap_heap, 2 * n, sizeof *e->heap) != WH_OK)
         return wh_err(e->err, WH_E_NOMEM, "encode: out of memory for a word of %zu bytes", n);
@@ -384,6 +384,11 @@ int wh_tokenizer_encode(const wh_tokenizer *t, const char *text, size_t len, uns
     *n_ids = 0;
     if (text == NULL && len > 0)
         return wh_err(err, WH_E_INVALID, "encode: NULL text");
+    /* BPE symbols are indexed with int32: one call encodes at most 2 GiB - 1 bytes, so
+     * no word (a part of the text) can be longer (bpe_word relies on it). */
+    if (len > INT32_MAX)
+        return wh_err(err, WH_E_INVALID,
+                      "encode: %zu bytes in one call; at most %d (split the text)", len, INT32_MAX);
     encoder e;
     memset(&e, 0, sizeof e);
     e.t = t;
