@@ -2265,6 +2265,23 @@ static void test_tokenizer_more_paths(void **state)
     wh_tokenizer_free(t);
 }
 
+/* One encode call takes at most 2 GiB - 1 bytes; a larger length is refused before
+ * anything is read (the buffer here is one byte: nothing past it may be touched). */
+static void test_encode_length_limit(void **state)
+{
+    (void)state;
+    wh_tokenizer *t = NULL;
+    wh_error err = {0};
+    assert_int_equal(wh_tokenizer_load("tests/fixtures/train/tok", &t, &err), WH_OK);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    assert_int_equal(wh_tokenizer_encode(t, "x", (size_t)INT32_MAX + 1, 0, &ids, &n, &err),
+                     WH_E_INVALID);
+    assert_non_null(strstr(err.msg, "split the text"));
+    assert_null(ids);
+    wh_tokenizer_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2290,6 +2307,7 @@ int main(void)
         cmocka_unit_test(test_encode_errors),
         cmocka_unit_test(test_tokenizer_more_paths),
         cmocka_unit_test(test_api_requests),
+        cmocka_unit_test(test_encode_length_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
