@@ -353,7 +353,7 @@ static void test_attention(void **st)
     size_t N = 8, nq = N * 4 * 3, nk = N * 2 * 3, nv = N * 2 * 5, no = N * 4 * 5;
     c.q = rnd(nq, 1, 0), c.k = rnd(nk, 1, 0), c.v = rnd(nv, 1, 0), c.out = zeros(no);
     c.att = zeros(2 * 4 * 4 * 4), c.R = rnd(no, 1, 0);
-    float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv), *scr = zeros(4);
+    float *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nv), *scr = zeros(4 * 4);
     att_loss(&c);
     wh_tr_attention_backward(dq, dk, dv, c.R, c.q, c.k, c.v, c.att, scr, 2, 4, 4, 2, 3, 5, 0.5f);
     fd_check("attention", "q", att_loss, &c, c.q, dq, nq);

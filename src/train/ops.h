@@ -106,7 +106,7 @@ void wh_tr_rope_backward(float *dinp, const float *dout, const float *cos_t, con
 
 /* Causal softmax attention. q [N][NH][HD], k [N][NKV][HD], v [N][NKV][VD] -> out [N][NH][VD];
  * query head h reads kv head h / (NH/NKV). att [B][NH][T][T] saves the probabilities.
- * backward scratch: T floats. */
+ * backward scratch: T*T floats. */
 void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                              int B, int T, int NH, int NKV, int HD, int VD, float scale);
 void wh_tr_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,

@@ -7,11 +7,19 @@
  *   GQA, grouped-query attention (Ainslie et al. 2023) with optional q/k/v biases (Qwen2).
  * Softmax backward: ds_j = p_j (dp_j - sum_k p_k dp_k) (gradient rule: see ops.h).
  */
+#include <cblas.h>
+/* OpenBLAS pulls in <complex.h>, whose macro I would shadow loop indices */
+#undef I
 #include <math.h>
 #include <string.h>
 
 #include "train/ops.h"
 
+/*
+ * Per (batch, head) the products are BLAS calls on strided views of q, k, v (the causal
+ * upper triangle is computed and then masked: at these sizes one full sgemm beats a
+ * triangle of small ones), the softmax and its backward row loops in between.
+ */
 void wh_tr_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                              int B, int T, int NH, int NKV, int HD, int VD, float scale)
 {
@@ -19,20 +27,18 @@ void wh_tr_attention_forward(float *out, float *att, const float *q, const float
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             int g = h / grp;
+            const float *qb = q + (size_t)b * T * NH * HD + (size_t)h * HD;
+            const float *kb = k + (size_t)b * T * NKV * HD + (size_t)g * HD;
+            const float *vb = v + (size_t)b * T * NKV * VD + (size_t)g * VD;
+            float *P = att + ((size_t)b * NH + h) * T * T;
+            /* S = scale q k^T, [T][T] */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HD, scale, qb, NH * HD, kb,
+                        NKV * HD, 0.0f, P, T);
             for (int t = 0; t < T; t++) {
-                const float *qt = q + ((size_t)b * T + t) * NH * HD + (size_t)h * HD;
-                float *p = att + (((size_t)b * NH + h) * T + t) * T;
+                float *p = P + (size_t)t * T;
                 float mx = -INFINITY;
-                for (int j = 0; j <= t; j++) {
-                    const float *kj = k + ((size_t)b * T + j) * NKV * HD + (size_t)g * HD;
-                    float s = 0.0f;
-                    for (int i = 0; i < HD; i++)
-                        s += qt[i] * kj[i];
-                    s *= scale;
-                    p[j] = s;
-                    if (s > mx)
-                        mx = s;
-                }
+                for (int j = 0; j <= t; j++)
+                    mx = p[j] > mx ? p[j] : mx;
                 float sum = 0.0f;
                 for (int j = 0; j <= t; j++) {
                     p[j] = expf(p[j] - mx);
@@ -41,16 +47,11 @@ void wh_tr_attention_forward(float *out, float *att, const float *q, const float
                 float inv = 1.0f / sum;
                 for (int j = 0; j <= t; j++)
                     p[j] *= inv;
-                for (int j = t + 1; j < T; j++)
-                    p[j] = 0.0f;
-                float *ot = out + ((size_t)b * T + t) * NH * VD + (size_t)h * VD;
-                memset(ot, 0, (size_t)VD * sizeof(float));
-                for (int j = 0; j <= t; j++) {
-                    const float *vj = v + ((size_t)b * T + j) * NKV * VD + (size_t)g * VD;
-                    for (int i = 0; i < VD; i++)
-                        ot[i] += p[j] * vj[i];
-                }
+                memset(p + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
             }
+            /* out = P v */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, VD, T, 1.0f, P, T, vb,
+                        NKV * VD, 0.0f, out + (size_t)b * T * NH * VD + (size_t)h * VD, NH * VD);
         }
 }
 
@@ -60,37 +61,38 @@ void wh_tr_attention_backward(float *dq, float *dk, float *dv, const float *dout
 {
     int grp = NH / NKV;
     size_t N = (size_t)B * T;
-    memset(dq, 0, N * NH * HD * sizeof(float));
     memset(dk, 0, N * NKV * HD * sizeof(float));
     memset(dv, 0, N * NKV * VD * sizeof(float));
-    float *dp = scratch; /* [T] */
+    float *dS = scratch; /* [T][T] */
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             int g = h / grp;
+            const float *qb = q + (size_t)b * T * NH * HD + (size_t)h * HD;
+            const float *kb = k + (size_t)b * T * NKV * HD + (size_t)g * HD;
+            const float *vb = v + (size_t)b * T * NKV * VD + (size_t)g * VD;
+            const float *dob = dout + (size_t)b * T * NH * VD + (size_t)h * VD;
+            const float *P = att + ((size_t)b * NH + h) * T * T;
+            /* dv += P^T dout; dP = dout v^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, VD, T, 1.0f, P, T, dob, NH * VD,
+                        1.0f, dv + (size_t)b * T * NKV * VD + (size_t)g * VD, NKV * VD);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, VD, 1.0f, dob, NH * VD, vb,
+                        NKV * VD, 0.0f, dS, T);
+            /* dS = scale P (dP - rowsum(P dP)), zero above the diagonal */
             for (int t = 0; t < T; t++) {
-                size_t qo = ((size_t)b * T + t) * NH * HD + (size_t)h * HD;
-                const float *p = att + (((size_t)b * NH + h) * T + t) * T;
-                const float *dot = dout + ((size_t)b * T + t) * NH * VD + (size_t)h * VD;
+                const float *p = P + (size_t)t * T;
+                float *d = dS + (size_t)t * T;
                 float sum = 0.0f;
-                for (int j = 0; j <= t; j++) {
-                    size_t vo = ((size_t)b * T + j) * NKV * VD + (size_t)g * VD;
-                    float d = 0.0f;
-                    for (int i = 0; i < VD; i++) {
-                        d += dot[i] * v[vo + i];
-                        dv[vo + i] += p[j] * dot[i];
-                    }
-                    dp[j] = d;
-                    sum += p[j] * d;
-                }
-                for (int j = 0; j <= t; j++) {
-                    float ds = p[j] * (dp[j] - sum) * scale;
-                    size_t ko = ((size_t)b * T + j) * NKV * HD + (size_t)g * HD;
-                    for (int i = 0; i < HD; i++) {
-                        dq[qo + i] += ds * k[ko + i];
-                        dk[ko + i] += ds * q[qo + i];
-                    }
-                }
+                for (int j = 0; j <= t; j++)
+                    sum += p[j] * d[j];
+                for (int j = 0; j <= t; j++)
+                    d[j] = p[j] * (d[j] - sum) * scale;
+                memset(d + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
             }
+            /* dq = dS k (each query head is written once); dk += dS^T q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HD, T, 1.0f, dS, T, kb,
+                        NKV * HD, 0.0f, dq + (size_t)b * T * NH * HD + (size_t)h * HD, NH * HD);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HD, T, 1.0f, dS, T, qb, NH * HD,
+                        1.0f, dk + (size_t)b * T * NKV * HD + (size_t)g * HD, NKV * HD);
         }
 }
 
@@ -126,12 +128,12 @@ size_t wh_tr_mla_saved_floats(const wh_tr_mla_dims *d)
     return s.total;
 }
 
-/* do, dq, dk [N][NH*QHD], dv, dkvb, dc, dkpe, dqan, dqa, tmp [N][C], dp [T] */
+/* do, dq, dk [N][NH*QHD], dv, dkvb, dc, dkpe, dqan, dqa, tmp [N][C], dS [T][T] */
 size_t wh_tr_mla_scratch_floats(const wh_tr_mla_dims *d)
 {
     size_t N = (size_t)d->B * d->T, QHD = (size_t)d->NOPE + d->ROPE;
     return N * d->NH * d->VD * 2 + N * d->NH * QHD * 2 + N * d->NH * (d->NOPE + d->VD) +
-           N * d->KVLR + N * d->ROPE + 2 * N * d->QLR + N * d->C + (size_t)d->T;
+           N * d->KVLR + N * d->ROPE + 2 * N * d->QLR + N * d->C + (size_t)d->T * d->T;
 }
 
 void wh_tr_mla_forward(float *out, float *saved, const float *inp, const wh_tr_mla_w *w,
@@ -241,11 +243,11 @@ size_t wh_tr_gqa_saved_floats(const wh_tr_gqa_dims *d)
     return N * d->NH * d->HD * 2 + N * d->NKV * d->HD * 2 + (size_t)d->B * d->NH * d->T * d->T;
 }
 
-/* do, dq [N][NH*HD], dk, dv [N][NKV*HD], tmp [N][C], dp [T] */
+/* do, dq [N][NH*HD], dk, dv [N][NKV*HD], tmp [N][C], dS [T][T] */
 size_t wh_tr_gqa_scratch_floats(const wh_tr_gqa_dims *d)
 {
     size_t N = (size_t)d->B * d->T;
-    return N * d->NH * d->HD * 2 + N * d->NKV * d->HD * 2 + N * d->C + (size_t)d->T;
+    return N * d->NH * d->HD * 2 + N * d->NKV * d->HD * 2 + N * d->C + (size_t)d->T * d->T;
 }
 
 /* saved: q, k (after RoPE), v, att, o */
