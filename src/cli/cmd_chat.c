@@ -18,6 +18,7 @@
 #include <editline/readline.h>
 
 #include "cli/cli.h"
+#include "cli/think_view.h"
 #include "whale.h"
 
 typedef struct turn {
@@ -39,7 +40,7 @@ typedef struct chat {
     /* current answer */
     char *ans, *rsn;
     size_t n_ans, cap_ans, n_rsn, cap_rsn;
-    int state;
+    think_view view;
     /* statistics of the last answer */
     wh_gen_result last;
 } chat;
@@ -76,20 +77,10 @@ static int on_text(void *user, const char *text, size_t len, int is_reasoning)
     chat *c = user;
     if (is_reasoning) {
         append(&c->rsn, &c->n_rsn, &c->cap_rsn, text, len);
-        if (c->show_think) {
-            if (c->state == 0)
-                fputs(c->tty ? "\033[2m" : "<think>\n", stdout);
-            c->state = 1;
-            fwrite(text, 1, len, stdout);
-        }
     } else {
         append(&c->ans, &c->n_ans, &c->cap_ans, text, len);
-        if (c->state == 1)
-            fputs(c->tty ? "\033[0m\n\n" : "\n</think>\n\n", stdout);
-        c->state = 2;
-        fwrite(text, 1, len, stdout);
     }
-    fflush(stdout);
+    think_view_text(&c->view, text, len, is_reasoning);
     if (g_delay_ms > 0) {
         struct timespec ts = {g_delay_ms / 1000, (g_delay_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -173,11 +164,10 @@ static int reply(chat *c)
     gp.think_budget = c->budget;
     gp.starts_in_reasoning = c->fam == WH_CHAT_R1 || c->fam == WH_CHAT_R1_DISTILL;
     c->n_ans = c->n_rsn = 0;
-    c->state = 0;
+    think_view_init(&c->view, stdout, c->tty, c->show_think);
     g_interrupted = 0;
     rc = wh_generate(c->s, c->m, ids + keep, (int)n_ids - keep, &gp, on_text, c, &c->last, &err);
-    if (c->tty && c->state == 1)
-        fputs("\033[0m", stdout);
+    think_view_end(&c->view);
     fputs("\n", stdout);
     if (rc != WH_OK) {
         wh_free(ids);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/think_view.h"
 #include "tokenizer/chat.h"
 #include "whale.h"
 
@@ -111,26 +112,9 @@ static int write_whfx(const char *path, const int32_t *toks, int T, int V, const
     return fclose(f) == 0 && ok;
 }
 
-typedef struct text_out {
-    int tty, hide, state; /* state: 0 nothing yet, 1 in reasoning, 2 in answer */
-} text_out;
-
 static int on_text(void *user, const char *text, size_t len, int is_reasoning)
 {
-    text_out *o = user;
-    if (is_reasoning) {
-        if (o->hide)
-            return 0;
-        if (o->state == 0)
-            fputs(o->tty ? "\033[2m" : "<think>\n", stdout);
-        o->state = 1;
-    } else {
-        if (o->state == 1)
-            fputs(o->tty ? "\033[0m\n" : "\n</think>\n\n", stdout);
-        o->state = 2;
-    }
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
+    think_view_text(user, text, len, is_reasoning);
     return 0;
 }
 
@@ -178,12 +162,12 @@ static int run_text(wh_model *m, wh_session *s, const text_opts *to)
     gp.max_tokens = (int)to->n_gen;
     gp.think_budget = (int)to->think_budget;
     gp.starts_in_reasoning = fam == WH_CHAT_R1 || fam == WH_CHAT_R1_DISTILL;
-    text_out o = {isatty(1), to->hide, 0};
+    think_view o;
+    think_view_init(&o, stdout, isatty(1), !to->hide);
     wh_gen_result res;
     int rc = wh_generate(s, m, ids, (int)n_ids, &gp, on_text, &o, &res, &err);
     wh_free(ids);
-    if (o.tty && o.state == 1)
-        fputs("\033[0m", stdout);
+    think_view_end(&o);
     fputs("\n", stdout);
     if (rc != WH_OK)
         return cli_fail("%s", err.msg);
