@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -295,7 +296,8 @@ int cmd_chat(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
-        char *end = NULL;
+        int ok = 1;
+        long v = 0;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
@@ -304,26 +306,28 @@ int cmd_chat(int argc, char **argv)
         } else if (!strcmp(a, "--system") && has) {
             system = argv[++i];
         } else if (!strcmp(a, "--temp") && has) {
-            c.temp = strtof(argv[++i], &end);
+            ok = cli_parse_float(argv[++i], 0.0, 100.0, &c.temp);
         } else if (!strcmp(a, "--top-p") && has) {
-            c.top_p = strtof(argv[++i], &end);
+            ok = cli_parse_float(argv[++i], 1e-9, 1.0, &c.top_p);
         } else if (!strcmp(a, "--seed") && has) {
-            c.seed = strtol(argv[++i], &end, 10);
+            ok = cli_parse_long(argv[++i], LONG_MIN, LONG_MAX, &c.seed);
         } else if (!strcmp(a, "-n") && has) {
-            c.max_tokens = (int)strtol(argv[++i], &end, 10);
+            ok = cli_parse_long(argv[++i], 1, 1L << 24, &v);
+            c.max_tokens = (int)v;
         } else if (!strcmp(a, "--think-budget") && has) {
-            c.budget = (int)strtol(argv[++i], &end, 10);
+            ok = cli_parse_long(argv[++i], -1, 1L << 24, &v);
+            c.budget = (int)v;
         } else if (!strcmp(a, "--ctx") && has) {
-            ctx = strtol(argv[++i], &end, 10);
+            ok = cli_parse_long(argv[++i], 0, 1L << 24, &ctx);
         } else if (!strcmp(a, "-t") && has) {
-            threads = strtol(argv[++i], &end, 10);
+            ok = cli_parse_long(argv[++i], 0, 1024, &threads);
         } else if (!strcmp(a, "--hide-reasoning")) {
             c.show_think = 0;
         } else {
             return cli_fail("chat: unexpected argument \"%s\" (see whale chat --help)", a);
         }
-        if (end != NULL && *end != '\0')
-            return cli_fail("chat: %s needs a number", a);
+        if (!ok)
+            return cli_fail("chat: %s needs a number in range (see whale chat --help)", a);
     }
     if (path == NULL)
         return cli_fail("chat: no model given: whale chat -m MODEL");
@@ -402,7 +406,13 @@ int cmd_chat(int argc, char **argv)
                 c.show_think = !strcmp(arg, "on");
                 printf("reasoning %s\n", c.show_think ? "shown" : "hidden");
             } else if (!strcmp(cmd, "budget") && arg[0]) {
-                c.budget = atoi(arg);
+                long b;
+                if (!cli_parse_long(arg, -1, 1L << 24, &b)) {
+                    printf("/budget needs a token count (-1: no limit)\n");
+                    free(line);
+                    continue;
+                }
+                c.budget = (int)b;
                 printf("thinking budget: %d%s\n", c.budget, c.budget < 0 ? " (none)" : " tokens");
             } else if (!strcmp(cmd, "stats")) {
                 printf("last answer: %d tokens (%d reasoning) in %.0f ms, %.2f tok/s; prompt %d "

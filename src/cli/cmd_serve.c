@@ -38,17 +38,6 @@ static void usage(void)
            "GET /health, GET /metrics, GET / (web chat). See docs/SERVER.md.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return 0;
-    *out = v;
-    return 1;
-}
-
 /* The model's name for the API: the last component of its path. */
 static void model_name(const char *path, char *out, size_t cap)
 {
@@ -79,7 +68,7 @@ int cmd_serve(int argc, char **argv)
         } else if (strcmp(a, "--host") == 0 && has) {
             ho.host = argv[++i];
         } else if (strcmp(a, "--port") == 0 && has) {
-            if (!parse_long(argv[++i], 0, 65535, &v))
+            if (!cli_parse_long(argv[++i], 0, 65535, &v))
                 return cli_fail("serve: --port needs 0..65535");
             ho.port = (int)v;
         } else if (strcmp(a, "--api-key") == 0 && has) {
@@ -89,23 +78,23 @@ int cmd_serve(int argc, char **argv)
         } else if (strcmp(a, "--cors") == 0 && has) {
             ho.cors = argv[++i];
         } else if (strcmp(a, "--parallel") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 256, &parallel))
+            if (!cli_parse_long(argv[++i], 1, 256, &parallel))
                 return cli_fail("serve: --parallel needs 1..256");
         } else if (strcmp(a, "--queue") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 65536, &queue))
+            if (!cli_parse_long(argv[++i], 1, 65536, &queue))
                 return cli_fail("serve: --queue needs 1..65536");
         } else if (strcmp(a, "--ctx") == 0 && has) {
-            if (!parse_long(argv[++i], 16, 1 << 24, &ctx))
+            if (!cli_parse_long(argv[++i], 16, 1 << 24, &ctx))
                 return cli_fail("serve: --ctx needs 16..16777216");
         } else if ((strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) && has) {
-            if (!parse_long(argv[++i], 1, 1024, &threads))
+            if (!cli_parse_long(argv[++i], 1, 1024, &threads))
                 return cli_fail("serve: --threads needs 1..1024");
         } else if (strcmp(a, "--max-body") == 0 && has) {
-            if (!parse_long(argv[++i], 1024, 1L << 30, &v))
+            if (!cli_parse_long(argv[++i], 1024, 1L << 30, &v))
                 return cli_fail("serve: --max-body needs 1024..1073741824 bytes");
             ho.max_body = (size_t)v;
         } else if (strcmp(a, "--timeout") == 0 && has) {
-            if (!parse_long(argv[++i], 1, 86400, &v))
+            if (!cli_parse_long(argv[++i], 1, 86400, &v))
                 return cli_fail("serve: --timeout needs 1..86400 seconds");
             ho.timeout_s = (int)v;
         } else {

@@ -79,6 +79,23 @@ else
     bad "--help: $(cat "$TMP/out" "$TMP/err")"
 fi
 
+# numeric options: out of range, overflowing or not numbers are refused by name
+expect_opt() { # NAME ARGS...: exit 1 and the option named in stderr
+    name=$1; shift
+    "$W" "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" -eq 1 ] && grep -qF -- "$name" "$TMP/err"; then
+        ok "$* (exit 1: $(head -c 120 "$TMP/err"))"
+    else
+        bad "$*: exit $rc, stderr: $(cat "$TMP/err")"
+    fi
+}
+expect_opt -n chat -m tests/fixtures/dsv3 -n 99999999999
+expect_opt --temp chat -m tests/fixtures/dsv3 --temp abc
+expect_opt --think-budget chat -m tests/fixtures/dsv3 --think-budget -7
+expect_opt --port serve -m tests/fixtures/dsv3 --port 70000
+expect_opt --ctx serve -m tests/fixtures/dsv3 --ctx 1e3
+
 # a good model after all that
 if "$W" info tests/fixtures/dsv3 >"$TMP/out" 2>"$TMP/err" &&
     grep -q "kv cache:     480 bytes per token" "$TMP/out"; then
