@@ -26,6 +26,7 @@
 #include "train/grpo.h"
 #include "train/sft.h"
 #include "train/train_config.h"
+#include "trcfg.h"
 
 #define FIXTURE "tests/fixtures/train/grpo.bin"
 
@@ -100,39 +101,7 @@ static void fx_free(fx *x)
 
 static wh_tr_config fx_config(const fx *x)
 {
-    const int32_t *h = x->ch + 2;
-    wh_tr_config c = {.V = h[0],
-                      .C = h[1],
-                      .L = h[2],
-                      .NH = h[3],
-                      .QLR = h[4],
-                      .KVLR = h[5],
-                      .NOPE = h[6],
-                      .ROPE = h[7],
-                      .VD = h[8],
-                      .FF = h[9],
-                      .E = h[10],
-                      .K = h[11],
-                      .MI = h[12],
-                      .NS = h[13],
-                      .G = h[14],
-                      .TG = h[15],
-                      .first_dense = h[16],
-                      .norm_topk = h[17],
-                      .mtp = h[18],
-                      .rope_scaling = h[19],
-                      .rope_orig_max_pos = h[20],
-                      .eps = x->fh[0],
-                      .route_scale = x->fh[1],
-                      .mtp_lambda = x->fh[2],
-                      .bal_alpha = x->fh[3],
-                      .rope_theta = x->fh[4],
-                      .rope_factor = x->fh[5],
-                      .yarn_beta_fast = x->fh[6],
-                      .yarn_beta_slow = x->fh[7],
-                      .yarn_mscale = x->fh[8],
-                      .yarn_mscale_all_dim = x->fh[9]};
-    return c;
+    return trcfg_decode(x->ch + 2, x->fh);
 }
 
 /* A trainer holding the fixture's parameters, and the batch. */

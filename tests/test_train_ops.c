@@ -30,6 +30,7 @@
 #include "train/model_train.h"
 #include "train/ops.h"
 #include "train/optim.h"
+#include "trcfg.h"
 
 #define FD_H 1e-2f
 #define FD_TOL 2e-3
@@ -728,38 +729,7 @@ static void state_config(const state_file *sf, wh_tr_config *out, int *pB, int *
 {
     const state_file s = *sf;
     const int32_t *h = s.hdr + 2;
-    wh_tr_config c = {.V = h[0],
-                      .C = h[1],
-                      .L = h[2],
-                      .NH = h[3],
-                      .QLR = h[4],
-                      .KVLR = h[5],
-                      .NOPE = h[6],
-                      .ROPE = h[7],
-                      .VD = h[8],
-                      .FF = h[9],
-                      .E = h[10],
-                      .K = h[11],
-                      .MI = h[12],
-                      .NS = h[13],
-                      .G = h[14],
-                      .TG = h[15],
-                      .first_dense = h[16],
-                      .norm_topk = h[17],
-                      .mtp = h[18],
-                      .rope_scaling = h[19],
-                      .rope_orig_max_pos = h[20],
-                      .eps = s.fh[0],
-                      .route_scale = s.fh[1],
-                      .mtp_lambda = s.fh[2],
-                      .bal_alpha = s.fh[3],
-                      .rope_theta = s.fh[4],
-                      .rope_factor = s.fh[5],
-                      .yarn_beta_fast = s.fh[6],
-                      .yarn_beta_slow = s.fh[7],
-                      .yarn_mscale = s.fh[8],
-                      .yarn_mscale_all_dim = s.fh[9]};
-    *out = c;
+    *out = trcfg_decode(h, s.fh);
     *pB = h[21];
     *pT = h[22];
 }
