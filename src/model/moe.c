@@ -19,6 +19,7 @@
 #include "kernels/act.h"
 #include "kernels/linear.h"
 #include "kernels/matmul.h"
+#include "kernels/route.h"
 #include "model/state.h"
 
 void wh_mlp_forward(wh_state *s, const wh_mlp_weights *w, int width, const float *xn, float *out,
@@ -30,26 +31,10 @@ void wh_mlp_forward(wh_state *s, const wh_mlp_weights *w, int width, const float
     wh_matmul(s->pool, &s->mm, out, s->ff1, w->down, NULL, T);
 }
 
-/* Index of the largest value among those with keep[i]; ties to the lowest index. */
-static int argmax_kept(const float *v, const unsigned char *keep, int n)
-{
-    int best = -1;
-    for (int i = 0; i < n; i++)
-        if (keep[i] && (best < 0 || v[i] > v[best]))
-            best = i;
-    return best;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-    int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
 void wh_moe_route(const wh_config *c, const float *logits, const float *bias, float *scores,
                   float *choice, float *group_score, unsigned char *keep, int *sel, float *gates)
 {
-    int E = c->n_routed_experts, k = c->num_experts_per_tok;
+    int E = c->n_routed_experts;
     if (scores != logits)
         memcpy(scores, logits, (size_t)E * sizeof(float));
     if (c->scoring_func == WH_SCORE_SIGMOID)
@@ -57,66 +42,20 @@ void wh_moe_route(const wh_config *c, const float *logits, const float *bias, fl
             scores[e] = wh_sigmoid(scores[e]);
     else
         wh_softmax_forward(scores, E);
-    for (int e = 0; e < E; e++)
-        choice[e] = scores[e] + (c->topk_method == WH_TOPK_NOAUX_TC && bias ? bias[e] : 0.0f);
-
-    for (int e = 0; e < E; e++)
-        keep[e] = 1;
-    if (c->topk_method != WH_TOPK_GREEDY && c->n_group > 1) {
-        int G = c->n_group, gs = E / G;
-        for (int g = 0; g < G; g++) {
-            const float *v = choice + (int64_t)g * gs;
-            if (c->topk_method == WH_TOPK_NOAUX_TC) {
-                int a = 0;
-                for (int i = 1; i < gs; i++)
-                    if (v[i] > v[a])
-                        a = i;
-                int b = a == 0 ? 1 : 0;
-                for (int i = 0; i < gs; i++)
-                    if (i != a && v[i] > v[b])
-                        b = i;
-                group_score[g] = v[a] + v[b];
-            } else {
-                float mx = v[0];
-                for (int i = 1; i < gs; i++)
-                    if (v[i] > mx)
-                        mx = v[i];
-                group_score[g] = mx;
-            }
-        }
-        /* keep the topk_group best groups */
-        unsigned char gkeep[4096];
-        unsigned char gavail[4096];
-        for (int g = 0; g < G; g++) {
-            gkeep[g] = 0;
-            gavail[g] = 1;
-        }
-        for (int r = 0; r < c->topk_group; r++) {
-            int best = argmax_kept(group_score, gavail, G);
-            gkeep[best] = 1;
-            gavail[best] = 0;
-        }
-        for (int e = 0; e < E; e++)
-            keep[e] = gkeep[e / gs];
-    }
-    for (int r = 0; r < k; r++) {
-        int best = argmax_kept(choice, keep, E);
-        sel[r] = best;
-        keep[best] = 0;
-    }
-    qsort(sel, (size_t)k, sizeof *sel, cmp_int);
-    float sum = 0.0f;
-    for (int r = 0; r < k; r++) {
-        gates[r] = scores[sel[r]];
-        sum += gates[r];
-    }
-    int normed = c->norm_topk_prob && k > 1;
-    for (int r = 0; r < k; r++) {
-        if (normed)
-            gates[r] /= (sum + 1e-20f);
-        if (c->scale_after_norm || !normed)
-            gates[r] *= c->routed_scaling_factor;
-    }
+    int v3 = c->topk_method == WH_TOPK_NOAUX_TC;
+    wh_route_params p = {
+        .E = E,
+        .K = c->num_experts_per_tok,
+        .groups = c->topk_method == WH_TOPK_GREEDY ? WH_ROUTE_NO_GROUPS
+                  : v3                             ? WH_ROUTE_GROUP_TOP2
+                                                   : WH_ROUTE_GROUP_MAX,
+        .n_group = c->n_group,
+        .topk_group = c->topk_group,
+        .norm = c->norm_topk_prob,
+        .scale_after_norm = c->scale_after_norm,
+        .scale = c->routed_scaling_factor,
+    };
+    wh_route_select(&p, scores, v3 ? bias : NULL, choice, keep, group_score, sel, gates);
 }
 
 /* Experts are gathered by token: the rows routed to an expert go through its three

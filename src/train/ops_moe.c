@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/route.h"
 #include "train/ops.h"
 
 #define MAX_E 1024
@@ -66,70 +67,20 @@ const float *wh_tr_moe_scores(const float *saved)
 
 /* ---- routing ---- */
 
-static int argmax_kept(const float *v, const unsigned char *keep, int n)
-{
-    int best = -1;
-    for (int i = 0; i < n; i++)
-        if (keep[i] && (best < 0 || v[i] > v[best]))
-            best = i;
-    return best;
-}
-
 void wh_tr_moe_route(int *sel, float *gates, const float *scores, const float *bias,
                      const wh_tr_moe_dims *d)
 {
-    int E = d->E, K = d->K;
-    float choice[MAX_E];
+    float choice[MAX_E], gscore[MAX_E];
     unsigned char keep[MAX_E];
-    for (int e = 0; e < E; e++) {
-        choice[e] = scores[e] + (bias ? bias[e] : 0.0f);
-        keep[e] = 1;
-    }
-    if (d->G > 1 && d->TG < d->G) {
-        int G = d->G, gs = E / G;
-        float gscore[MAX_E];
-        unsigned char gavail[MAX_E], gkeep[MAX_E];
-        for (int g = 0; g < G; g++) {
-            const float *v = choice + (size_t)g * gs;
-            int a = 0;
-            for (int i = 1; i < gs; i++)
-                if (v[i] > v[a])
-                    a = i;
-            int b = a == 0 ? 1 : 0;
-            for (int i = 0; i < gs; i++)
-                if (i != a && v[i] > v[b])
-                    b = i;
-            gscore[g] = v[a] + (gs > 1 ? v[b] : 0.0f);
-            gavail[g] = 1;
-            gkeep[g] = 0;
-        }
-        for (int r = 0; r < d->TG; r++) {
-            int best = argmax_kept(gscore, gavail, G);
-            gkeep[best] = 1;
-            gavail[best] = 0;
-        }
-        for (int e = 0; e < E; e++)
-            keep[e] = gkeep[e / gs];
-    }
-    for (int r = 0; r < K; r++) {
-        int best = argmax_kept(choice, keep, E);
-        sel[r] = best;
-        keep[best] = 0;
-    }
-    for (int i = 1; i < K; i++) /* ascending, K is small */
-        for (int j = i; j > 0 && sel[j - 1] > sel[j]; j--) {
-            int t = sel[j];
-            sel[j] = sel[j - 1];
-            sel[j - 1] = t;
-        }
-    float sum = 0.0f;
-    for (int r = 0; r < K; r++) {
-        gates[r] = scores[sel[r]];
-        sum += gates[r];
-    }
-    int normed = d->norm_topk && K > 1;
-    for (int r = 0; r < K; r++)
-        gates[r] = (normed ? gates[r] / (sum + 1e-20f) : gates[r]) * d->route_scale;
+    wh_route_params p = {.E = d->E,
+                         .K = d->K,
+                         .groups = WH_ROUTE_GROUP_TOP2,
+                         .n_group = d->G,
+                         .topk_group = d->TG,
+                         .norm = d->norm_topk,
+                         .scale_after_norm = 1,
+                         .scale = d->route_scale};
+    wh_route_select(&p, scores, bias, choice, keep, gscore, sel, gates);
 }
 
 /* ---- the layer ---- */
