@@ -78,6 +78,7 @@ $(LIB_OBJ) $(CLI_OBJ): | $(SETUP_STAMP)
 # SIMD twins are compiled for their instruction set and chosen at run time.
 $(BUILD)/src/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/%_avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c
+$(BUILD)/src/kernels/%_amx.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mfma -mf16c -mamx-tile -mamx-int8
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
@@ -122,7 +123,8 @@ test: all $(TESTS) $(LLAMACPP_STAMP)
 test-san:
 	$(MAKE) SAN=1 test
 
-BENCH_BINS := $(BUILD)/bench/gen_model $(BUILD)/bench/whale_bench $(BUILD)/bench/stream
+BENCH_BINS := $(BUILD)/bench/gen_model $(BUILD)/bench/whale_bench $(BUILD)/bench/stream \
+              $(BUILD)/bench/dot_bench
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)

@@ -1,6 +1,7 @@
 /*
  * bench_dot.c — micro-benchmark of the quantised dot kernels (src/kernels/quant.h):
- * ns per 4096-element dot and GB/s of weight bytes read, scalar twin vs AVX2, on
+ * ns per 4096-element dot and GB/s of weight bytes read, scalar twin vs SIMD (the
+ * dispatched vec_dot_simd: AVX-512 where it has a kernel, else AVX2), on
  * one thread, in two regimes:
  *   hot:  the same ~32 KiB of rows again and again (L1/L2-resident: compute bound);
  *   cold: a sweep over 64 MiB of rows (far beyond L2; memory bound, the decode case).
@@ -87,7 +88,7 @@ static void bench_type(wh_dtype t, size_t cold_bytes, int scalar)
     ta->quantize(f, x, N);
 
     wh_vec_dot_fn impl[2] = {scalar ? tr->vec_dot_ref : NULL, tr->vec_dot_simd};
-    const char *iname[2] = {"scalar", "avx2"};
+    const char *iname[2] = {"scalar", "simd"};
     for (int k = 0; k < 2; k++) {
         if (impl[k] == NULL)
             continue;
@@ -114,7 +115,10 @@ int main(int argc, char **argv)
     const char *ns = getenv("BENCH_NO_SCALAR");
     int scalar = !(ns != NULL && ns[0] == '1');
     printf("bench_dot: n=%d, 1 thread, cold sweep %zu MiB, kernels: %s\n", N, cold >> 20,
-           wh_quant_simd_active() ? "AVX2+FMA" : "scalar only (no AVX2 or WHALE_NO_SIMD)");
+           wh_quant_level_active() == WH_QUANT_AVX512
+               ? "AVX-512 where it has a kernel (bench/dot_bench.c compares), else AVX2+FMA"
+           : wh_quant_simd_active() ? "AVX2+FMA"
+                                    : "scalar only (no AVX2 or WHALE_NO_SIMD)");
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         int pick = argc < 2;
         for (int a = 1; a < argc; a++)

@@ -1,6 +1,6 @@
 /*
  * test_quant.c — the ggml block quantisations of src/kernels/quant.{h,c} and
- * their AVX2 twins (quant_avx2.c).
+ * their SIMD twins (quant_avx2.c, quant_avx512.c).
  *
  *  (a) every type's scalar dequantisation equals the independent numpy
  *      reference (tools/reference/quants.py -> tests/fixtures/quant/blocks.bin)
@@ -9,12 +9,14 @@
  *      definition says;
  *  (c) quantise -> dequantise error bounds on Gaussian rows (relative RMS error,
  *      bounds below), and the Q8_K block sums;
- *  (d) the AVX2 dot equals the scalar twin within 1e-5 of sum_i |w_i*x_i|
- *      (the per-block integer sums are exact in both; only the FP32 order of
- *      combining blocks differs), the scalar twin equals the dot of the
- *      dequantised rows within the same bound, and the AVX2 activation
+ *  (d) every SIMD dot (the dispatched one, and each level's table: AVX2 and,
+ *      where the CPU has it, AVX-512) equals the scalar twin within 1e-5 of
+ *      sum_i |w_i*x_i| (the per-block integer sums are exact in all; only the
+ *      FP32 order of combining blocks differs), also for every tail length and
+ *      unaligned rows of the AVX-512 Q8_0 kernel; the scalar twin equals the dot
+ *      of the dequantised rows within the same bound, and the SIMD activation
  *      quantisers equal the scalar ones byte for byte; WHALE_NO_SIMD=1 selects
- *      the twins;
+ *      the twins, WHALE_NO_AVX512=1 the AVX2 kernels;
  *  (e) bad sizes: rows that are not whole blocks, unknown ggml types and byte
  *      counts that do not match the shape are clear errors.
  */
@@ -412,7 +414,7 @@ static void test_roundtrip_error(void **state)
     }
 }
 
-/* ================= (d) AVX2 against the scalar twins ================= */
+/* ================= (d) SIMD against the scalar twins ================= */
 
 /* Random blocks: mostly quantised Gaussian data, every other row raw random bytes with
  * finite scales (exercises every bit pattern of the quants). */
@@ -466,12 +468,26 @@ static void random_weight_row(wh_dtype t, uint8_t *w, int64_t n, int raw)
     }
 }
 
-static void check_dot(wh_dtype t, int64_t n, int raw)
+static void check_simd(const char *what, wh_vec_dot_fn f, wh_dtype t, int64_t n, int raw,
+                       const void *w, const void *xa, float ref, double tol)
+{
+    if (f == NULL)
+        return;
+    float simd = f(n, w, xa);
+    if (fabs(simd - ref) > tol)
+        print_error("%s n=%lld raw=%d: %s dot %.9g vs scalar %.9g (tol %.3g)\n",
+                    wh_dtype_get(t)->name, (long long)n, raw, what, simd, ref, tol);
+    assert_true(fabs(simd - ref) <= tol);
+}
+
+/* The weight row at w_buf + woff and the activations at x_buf + xoff (unaligned rows). */
+static void check_dot_at(wh_dtype t, int64_t n, int raw, int woff, int xoff)
 {
     const wh_quant_traits *tr = wh_quant_traits_get(t);
     const wh_quant_traits *ta = wh_quant_traits_get(tr->vec_dot_type);
-    static uint8_t w[16384 * 4], xa[16384 * 4], xb[16384 * 4];
+    static uint8_t w_buf[16384 * 4 + 64], xa_buf[16384 * 4 + 64], xb[16384 * 4];
     static float xf[16384], wd[16384], xd[16384];
+    uint8_t *w = w_buf + woff, *xa = xa_buf + xoff;
     random_weight_row(t, w, n, raw);
     for (int64_t i = 0; i < n; i++)
         xf[i] = rnd_gauss();
@@ -492,13 +508,19 @@ static void check_dot(wh_dtype t, int64_t n, int raw)
         print_error("%s n=%lld: scalar dot %.9g vs dequantised %.9g (tol %.3g)\n",
                     wh_dtype_get(t)->name, (long long)n, ref, exact, tol);
     assert_true(fabs(ref - exact) <= tol);
-    if (tr->vec_dot_simd == NULL)
-        return;
-    float simd = tr->vec_dot_simd(n, w, xa);
-    if (fabs(simd - ref) > tol)
-        print_error("%s n=%lld raw=%d: AVX2 dot %.9g vs scalar %.9g (tol %.3g)\n",
-                    wh_dtype_get(t)->name, (long long)n, raw, simd, ref, tol);
-    assert_true(fabs(simd - ref) <= tol);
+    /* the dispatched kernel, then each level's own, whatever the environment chose */
+    check_simd("SIMD", tr->vec_dot_simd, t, n, raw, w, xa, ref, tol);
+    const wh_quant_simd_table *avx2 = wh_quant_level_table(WH_QUANT_AVX2);
+    const wh_quant_simd_table *avx512 = wh_quant_level_table(WH_QUANT_AVX512);
+    if (avx2 != NULL)
+        check_simd("AVX2", avx2->vec_dot[t], t, n, raw, w, xa, ref, tol);
+    if (avx512 != NULL)
+        check_simd("AVX-512", avx512->vec_dot[t], t, n, raw, w, xa, ref, tol);
+}
+
+static void check_dot(wh_dtype t, int64_t n, int raw)
+{
+    check_dot_at(t, n, raw, 0, 0);
 }
 
 static void test_simd_vs_scalar(void **state)
@@ -523,20 +545,85 @@ static void test_simd_vs_scalar(void **state)
     }
 }
 
-/* The kernel choice happens once per process: ask a child started with WHALE_NO_SIMD=1. */
-static void test_no_simd_env(void **state)
+/* The AVX-512 Q8_0 kernel reads rows in groups of 32 blocks (17 chunks of 64 bytes)
+ * with a masked partial group: every block count from 1 to 70 (all 31 tail lengths,
+ * 0-2 whole groups), the 1536- and 8960-input rows of a 1.5B model, rows at every
+ * even address mod 64 (blocks are 34 bytes and tensors 32-byte aligned: rows are
+ * 2-byte aligned, and the scalar twins read the f16 fields as such); for all levels
+ * (test_simd_vs_scalar covers the other types). */
+static void test_q8_0_lengths(void **state)
 {
     (void)state;
+    if (wh_quant_level_table(WH_QUANT_AVX512) == NULL)
+        print_message("note: no AVX-512 kernels on this build/CPU\n");
+    for (int64_t nb = 1; nb <= 70; nb++)
+        for (int raw = 0; raw < 2; raw++)
+            check_dot_at(WH_DT_Q8_0, nb * WH_QK, raw, (int)(nb % 7) * 2, (int)(nb % 5) * 6);
+    static const int64_t sizes[] = {1536, 8960};
+    for (int s = 0; s < 2; s++)
+        for (int off = 0; off < 64; off += 6)
+            check_dot_at(WH_DT_Q8_0, sizes[s], (off / 6) & 1, off, 62 - off);
+}
+
+/* Children for test_env: each picks the kernels under its own environment. */
+static int child_no_simd(void)
+{
+    setenv("WHALE_NO_SIMD", "1", 1);
+    const wh_quant_traits *tr = wh_quant_traits_get(WH_DT_Q4_K);
+    const wh_quant_traits *q8 = wh_quant_traits_get(WH_DT_Q8_0);
+    return !wh_quant_simd_active() && wh_quant_level_active() == WH_QUANT_SCALAR &&
+           tr->vec_dot == tr->vec_dot_ref && q8->vec_dot == q8->vec_dot_ref;
+}
+
+static int child_no_avx512(void)
+{
+    unsetenv("WHALE_NO_SIMD");
+    setenv("WHALE_NO_AVX512", "1", 1);
+    const wh_quant_traits *q8 = wh_quant_traits_get(WH_DT_Q8_0);
+    const wh_quant_simd_table *avx2 = wh_quant_level_table(WH_QUANT_AVX2);
+    if (avx2 == NULL)
+        return wh_quant_level_active() == WH_QUANT_SCALAR && q8->vec_dot == q8->vec_dot_ref;
+    return wh_quant_level_active() == WH_QUANT_AVX2 && q8->vec_dot == avx2->vec_dot[WH_DT_Q8_0] &&
+           q8->vec_dot_simd == q8->vec_dot;
+}
+
+static int child_default(void)
+{
+    unsetenv("WHALE_NO_SIMD");
+    unsetenv("WHALE_NO_AVX512");
+    const wh_quant_traits *q8 = wh_quant_traits_get(WH_DT_Q8_0);
+    const wh_quant_traits *q4k = wh_quant_traits_get(WH_DT_Q4_K);
+    const wh_quant_simd_table *avx2 = wh_quant_level_table(WH_QUANT_AVX2);
+    const wh_quant_simd_table *avx512 = wh_quant_level_table(WH_QUANT_AVX512);
+    if (avx512 != NULL) /* its Q8_0 kernel; the AVX2 one where it has none */
+        return wh_quant_level_active() == WH_QUANT_AVX512 &&
+               q8->vec_dot == avx512->vec_dot[WH_DT_Q8_0] &&
+               q4k->vec_dot == (avx512->vec_dot[WH_DT_Q4_K] != NULL ? avx512->vec_dot[WH_DT_Q4_K]
+                                                                    : avx2->vec_dot[WH_DT_Q4_K]);
+    if (avx2 != NULL)
+        return wh_quant_level_active() == WH_QUANT_AVX2 && q8->vec_dot == avx2->vec_dot[WH_DT_Q8_0];
+    return wh_quant_level_active() == WH_QUANT_SCALAR && q8->vec_dot == q8->vec_dot_ref;
+}
+
+static void run_child(int (*fn)(void))
+{
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("WHALE_NO_SIMD", "1", 1);
-        const wh_quant_traits *tr = wh_quant_traits_get(WH_DT_Q4_K);
-        _exit(!wh_quant_simd_active() && tr->vec_dot == tr->vec_dot_ref ? 0 : 1);
-    }
+    if (pid == 0)
+        _exit(fn() ? 0 : 1);
     int status = 0;
     assert_true(waitpid(pid, &status, 0) == pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* The kernel choice happens once per process (this test runs first, before this
+ * process picks): ask children started with WHALE_NO_SIMD=1, WHALE_NO_AVX512=1, neither. */
+static void test_no_simd_env(void **state)
+{
+    (void)state;
+    run_child(child_no_simd);
+    run_child(child_no_avx512);
+    run_child(child_default);
 }
 
 /* ================= (e) bad sizes ================= */
@@ -654,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_hand_built_legacy), cmocka_unit_test(test_hand_built_kquants),
         cmocka_unit_test(test_roundtrip_error),   cmocka_unit_test(test_simd_vs_scalar),
         cmocka_unit_test(test_bad_row_lengths),   cmocka_unit_test(test_gguf_bad_quant_shapes),
+        cmocka_unit_test(test_q8_0_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  * quant.c — scalar reference code for the ggml block quantisations (see
  * quant.h): exact dequantisation of every type, reference quantisers, the
  * scalar dot-product twins, and the type-traits table with run-time dispatch
- * to the AVX2 kernels of quant_avx2.c.
+ * to the AVX2 kernels of quant_avx2.c and the AVX-512 ones of quant_avx512.c.
  *
  * Spec: ggml block layouts (ggml-common.h) and dequantisation formulas
  * (ggml-quants.c, dequantize_row_*). The quantisers are whale's own simple
@@ -828,37 +828,56 @@ static wh_quant_traits g_traits[WH_DT_COUNT] = {
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_simd_active;
+static wh_quant_level g_level = WH_QUANT_SCALAR;
+static const wh_quant_simd_table *g_avx2, *g_avx512; /* built and supported by the CPU */
 
-static int cpu_has_avx2(void)
+static int env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+static void cpu_tables(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
     __builtin_cpu_init();
     /* clang has no "f16c" for __builtin_cpu_supports: CPUID leaf 1, ECX bit 29 */
     int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-#else
-    return 0;
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
+    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vnni");
+    if (avx2)
+        g_avx2 = wh_quant_avx2_table();
+    if (avx512 && g_avx2 != NULL)
+        g_avx512 = wh_quant_avx512_table();
 #endif
 }
 
+/* vec_dot_simd (and quantize) from the highest level allowed that has a kernel for the
+ * type; vec_dot takes them unless WHALE_NO_SIMD is set. */
 static void pick_kernels(void)
 {
-    const wh_quant_simd_table *tab = cpu_has_avx2() ? wh_quant_avx2_table() : NULL;
-    const char *off = getenv("WHALE_NO_SIMD");
-    int use = tab != NULL && !(off != NULL && off[0] != '\0' && strcmp(off, "0") != 0);
+    cpu_tables();
+    const wh_quant_simd_table *hi = env_set("WHALE_NO_AVX512") ? NULL : g_avx512;
+    int use = g_avx2 != NULL && !env_set("WHALE_NO_SIMD");
     for (int t = 0; t < WH_DT_COUNT; t++) {
         wh_quant_traits *tr = &g_traits[t];
-        if (tr->dequantize == NULL)
+        if (tr->dequantize == NULL || g_avx2 == NULL)
             continue;
-        if (tab != NULL)
-            tr->vec_dot_simd = tab->vec_dot[t];
-        if (use && tab->vec_dot[t] != NULL)
-            tr->vec_dot = tab->vec_dot[t];
-        if (use && tab->quantize[t] != NULL)
-            tr->quantize = tab->quantize[t];
+        wh_vec_dot_fn vd =
+            hi != NULL && hi->vec_dot[t] != NULL ? hi->vec_dot[t] : g_avx2->vec_dot[t];
+        wh_quant_fn q =
+            hi != NULL && hi->quantize[t] != NULL ? hi->quantize[t] : g_avx2->quantize[t];
+        tr->vec_dot_simd = vd;
+        if (use && vd != NULL)
+            tr->vec_dot = vd;
+        if (use && q != NULL)
+            tr->quantize = q;
     }
     g_simd_active = use;
+    g_level = !use ? WH_QUANT_SCALAR : hi != NULL ? WH_QUANT_AVX512 : WH_QUANT_AVX2;
 }
 
 const wh_quant_traits *wh_quant_traits_get(wh_dtype t)
@@ -873,6 +892,18 @@ int wh_quant_simd_active(void)
 {
     pthread_once(&g_once, pick_kernels);
     return g_simd_active;
+}
+
+const wh_quant_simd_table *wh_quant_level_table(wh_quant_level level)
+{
+    pthread_once(&g_once, pick_kernels);
+    return level == WH_QUANT_AVX2 ? g_avx2 : level == WH_QUANT_AVX512 ? g_avx512 : NULL;
+}
+
+wh_quant_level wh_quant_level_active(void)
+{
+    pthread_once(&g_once, pick_kernels);
+    return g_level;
 }
 
 static int check_row(wh_dtype t, int64_t n, const wh_quant_traits **tr, wh_error *err)

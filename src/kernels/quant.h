@@ -19,8 +19,10 @@
  * with (vec_dot_type): Q8_0 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K for the
  * K-quants, F32 for F32/F16/BF16. vec_dot(n, w, x) returns sum_i w[i]*x[i] with
  * x in that type. Each dot has a scalar reference twin (vec_dot_ref, kept
- * forever); vec_dot is the AVX2+FMA kernel when the CPU has it and the
- * environment does not set WHALE_NO_SIMD=1, else the twin.
+ * forever); vec_dot is the fastest SIMD kernel the CPU can run, else the twin:
+ * the AVX-512 one (quant_avx512.c: F, BW, VL, DQ and VNNI) for the types that
+ * have one, unless the environment sets WHALE_NO_AVX512=1; otherwise the
+ * AVX2+FMA one (quant_avx2.c); none when it sets WHALE_NO_SIMD=1.
  */
 #ifndef WH_KERNELS_QUANT_H
 #define WH_KERNELS_QUANT_H
@@ -41,14 +43,16 @@ typedef struct wh_quant_traits {
     wh_quant_fn quantize_ref;   /* scalar reference quantiser; NULL for F32 */
     wh_vec_dot_fn vec_dot;      /* dispatched; NULL for Q8_K (not a weight type) */
     wh_vec_dot_fn vec_dot_ref;  /* scalar twin */
-    wh_vec_dot_fn vec_dot_simd; /* AVX2 kernel, NULL when not built or not supported */
+    wh_vec_dot_fn vec_dot_simd; /* the SIMD kernel vec_dot uses unless WHALE_NO_SIMD is set:
+                                   AVX-512 or AVX2 as above; NULL when none is built and
+                                   supported */
 } wh_quant_traits;
 
 /* Traits of a float or block-quantised dtype (F32, F16, BF16, Q*); NULL for
  * the others (F8, integer types). Thread-safe; the first call picks kernels. */
 const wh_quant_traits *wh_quant_traits_get(wh_dtype t);
 
-/* 1 if the AVX2 kernels are in use (CPU support and WHALE_NO_SIMD unset). */
+/* 1 if the SIMD kernels are in use (CPU support and WHALE_NO_SIMD unset). */
 int wh_quant_simd_active(void);
 
 /* Checked wrappers: WH_E_INVALID (message in err) for a type without traits
@@ -159,13 +163,29 @@ static inline int wh_q3k_scale(const uint8_t *s, int i)
     return (lo | (hi << 4)) - 32;
 }
 
-/* ---- AVX2 kernels (quant_avx2.c); the table is NULL when that file was built
- * without -mavx2 -mfma -mf16c. Indexed by wh_dtype. ---- */
+/* ---- SIMD kernels: AVX2 (quant_avx2.c) and AVX-512 (quant_avx512.c). A table is
+ * NULL when its file was built without its flags; indexed by wh_dtype, NULL
+ * entries where the level has no kernel (AVX-512: the AVX2 one is used). ---- */
 typedef struct wh_quant_simd_table {
     wh_vec_dot_fn vec_dot[WH_DT_COUNT];
     wh_quant_fn quantize[WH_DT_COUNT];
 } wh_quant_simd_table;
 
 const wh_quant_simd_table *wh_quant_avx2_table(void);
+const wh_quant_simd_table *wh_quant_avx512_table(void);
+
+typedef enum wh_quant_level {
+    WH_QUANT_SCALAR = 0,
+    WH_QUANT_AVX2 = 1,
+    WH_QUANT_AVX512 = 2,
+} wh_quant_level;
+
+/* The table of a level when it is built and this CPU can run it, whatever the
+ * environment says (tests and benchmarks call each level directly); NULL otherwise
+ * and for WH_QUANT_SCALAR. */
+const wh_quant_simd_table *wh_quant_level_table(wh_quant_level level);
+
+/* The highest level vec_dot uses (CPU support, WHALE_NO_SIMD, WHALE_NO_AVX512). */
+wh_quant_level wh_quant_level_active(void);
 
 #endif
