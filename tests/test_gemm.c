@@ -1,6 +1,6 @@
 /*
  * test_gemm.c — the prefill GEMM of src/kernels/gemm.{h,c} and its SIMD levels
- * (gemm_avx2.c, gemm_avx512.c).
+ * (gemm_avx2.c, gemm_avx512.c, gemm_amx.c).
  *
  *  (a) every level that this CPU runs, for every type it handles, on random
  *      quantised weights and Gaussian activations, for shapes with tails (tokens not
@@ -11,7 +11,9 @@
  *  (b) the same products through wh_matmul (2 threads, T tokens at once) against
  *      T single-token wh_matmul calls (the 1x1 dispatched vec_dot path), within
  *      1e-5 of sum |w*x|;
- *  (c) WHALE_NO_SIMD=1 selects the scalar level, WHALE_NO_AVX512=1 at most AVX2.
+ *  (c) WHALE_NO_SIMD=1 selects the scalar level, WHALE_NO_AVX512=1 at most AVX2,
+ *      WHALE_NO_AMX=1 at most AVX-512; a type the active level lacks (AMX: F16, BF16,
+ *      Q4_0, Q5_0) is served by the next level down, prepare and rows from one table.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -128,9 +130,13 @@ static void check_level(wh_gemm_level level, const wh_gemm_kernels *k, const pro
     uint64_t xq_bytes = floats ? 0 : wh_dtype_row_bytes(tr->vec_dot_type, p->K) * (uint64_t)p->T;
     uint8_t *xq = malloc((size_t)xq_bytes + 1);
     uint8_t *prep = malloc((size_t)wh_gemm_prep_bytes(p->K, p->T));
-    float *out = malloc(sizeof(float) * (size_t)(p->T * p->O));
+    /* out on a cache line (bias 0) and 16 bytes past one (bias 1): the AMX level puts
+     * its row tiles on out's lines and streams whole lines */
+    size_t out_bytes = (sizeof(float) * (size_t)(p->T * p->O) + 64 + 63) / 64 * 64;
+    float *out_base = aligned_alloc(64, out_bytes);
     float *ref = malloc(sizeof(float) * (size_t)(p->T * p->O));
     for (int bias = 0; bias < 2; bias++) {
+        float *out = out_base + 4 * bias;
         wh_gemm_args a = {p->type, p->K, p->O, p->w, p->T, p->x, bias ? p->bias : NULL,
                           out,     xq,   prep};
         /* tokens in two ranges (a thread split), rows in three */
@@ -170,20 +176,22 @@ static void check_level(wh_gemm_level level, const wh_gemm_kernels *k, const pro
     }
     free(xq);
     free(prep);
-    free(out);
+    free(out_base);
     free(ref);
 }
 
-/* (rows, tokens, K in blocks): tails of every tile, and K over two chunks. */
+/* (rows, tokens, K in blocks): tails of every tile, K over two chunks, rows a
+ * multiple of 16 (whole cache lines of out), tokens over two AMX token groups. */
 static const int k_shapes[][3] = {
-    {37, 21, 2}, {16, 16, 1}, {5, 2, 3}, {40, 33, 9}, {8, 1, 1}, {19, 47, 5},
+    {37, 21, 2}, {16, 16, 1}, {5, 2, 3},   {40, 33, 9}, {8, 1, 1},
+    {19, 47, 5}, {70, 40, 4}, {33, 64, 3}, {64, 20, 2}, {48, 530, 1},
 };
 
 static void test_levels_vs_twin(void **state)
 {
     (void)state;
     int levels = 0;
-    for (int lv = WH_GEMM_AVX2; lv <= WH_GEMM_AVX512; lv++) {
+    for (int lv = WH_GEMM_AVX2; lv <= WH_GEMM_AMX; lv++) {
         const wh_gemm_kernels *k = wh_gemm_kernels_get((wh_gemm_level)lv);
         if (k == NULL) {
             printf("  gemm level %d: not supported here, skipped\n", lv);
@@ -280,14 +288,43 @@ static void test_env(void **state)
     (void)state;
     assert_int_equal(child_level("WHALE_NO_SIMD"), WH_GEMM_SCALAR);
     assert_true(child_level("WHALE_NO_AVX512") <= WH_GEMM_AVX2);
+    assert_true(child_level("WHALE_NO_AMX") <= WH_GEMM_AVX512);
     assert_null(wh_gemm_kernels_get(WH_GEMM_SCALAR));
-    printf("  gemm: active level %d (0 scalar, 1 AVX2, 2 AVX-512)\n", (int)wh_gemm_level_active());
+    printf("  gemm: active level %d (0 scalar, 1 AVX2, 2 AVX-512, 3 AMX)\n",
+           (int)wh_gemm_level_active());
+}
+
+/* Per type, the table of the highest level at or below the active one that has the
+ * type, with prepare and rows both from it. */
+static void test_for_type(void **state)
+{
+    (void)state;
+    wh_gemm_level act = wh_gemm_level_active();
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        wh_dtype t = k_types[ti];
+        const wh_gemm_kernels *want = NULL;
+        for (int lv = (int)act; lv > WH_GEMM_SCALAR && want == NULL; lv--) {
+            const wh_gemm_kernels *k = wh_gemm_kernels_get((wh_gemm_level)lv);
+            if (k != NULL && k->rows[t] != NULL)
+                want = k;
+        }
+        const wh_gemm_kernels *got = wh_gemm_for_type(t);
+        assert_ptr_equal(got, want);
+        if (got != NULL)
+            assert_non_null(got->prepare[t]);
+        if (act == WH_GEMM_AMX && (t == WH_DT_F16 || t == WH_DT_Q4_0))
+            assert_ptr_equal(got, wh_gemm_kernels_get(WH_GEMM_AVX512));
+        if (act == WH_GEMM_AMX && (t == WH_DT_Q4_K || t == WH_DT_Q6_K || t == WH_DT_Q8_0))
+            assert_ptr_equal(got, wh_gemm_kernels_get(WH_GEMM_AMX));
+    }
+    assert_null(wh_gemm_for_type(WH_DT_F32));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env),
+        cmocka_unit_test(test_for_type),
         cmocka_unit_test(test_levels_vs_twin),
         cmocka_unit_test(test_matmul_prefill),
     };

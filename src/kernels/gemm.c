@@ -11,6 +11,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "kernels/quant.h"
 
@@ -42,12 +46,34 @@ void wh_gemm_rows_ref(const wh_gemm_args *a, long o0, long o1)
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static wh_gemm_level g_level = WH_GEMM_SCALAR;
-static const wh_gemm_kernels *g_avx2, *g_avx512;
+static const wh_gemm_kernels *g_avx2, *g_avx512, *g_amx;
 
 static int env_set(const char *name)
 {
     const char *v = getenv(name);
     return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+/* AMX-TILE and AMX-INT8 usable by this process: CPUID leaf 7 EDX bits 24 and 25, the
+ * OS saving the tile state (XCR0 bits 17 and 18), and Linux's permission for the tile
+ * data (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), once per process; it
+ * covers every thread). */
+static int amx_usable(void)
+{
+#if defined(__linux__) && defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+        return 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) /* OSXSAVE: xgetbv */
+        return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17))
+        return 0;
+    return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#else
+    return 0;
+#endif
 }
 
 static void pick_level(void)
@@ -65,9 +91,15 @@ static void pick_level(void)
         g_avx2 = wh_gemm_avx2_kernels();
     if (avx512)
         g_avx512 = wh_gemm_avx512_kernels();
+    /* asked only when it would be used: the permission enlarges every signal frame */
+    if (g_avx512 != NULL && wh_gemm_amx_kernels() != NULL && !env_set("WHALE_NO_SIMD") &&
+        !env_set("WHALE_NO_AVX512") && !env_set("WHALE_NO_AMX") && amx_usable())
+        g_amx = wh_gemm_amx_kernels();
 #endif
     if (env_set("WHALE_NO_SIMD"))
         g_level = WH_GEMM_SCALAR;
+    else if (g_amx != NULL)
+        g_level = WH_GEMM_AMX;
     else if (g_avx512 != NULL && !env_set("WHALE_NO_AVX512"))
         g_level = WH_GEMM_AVX512;
     else if (g_avx2 != NULL)
@@ -82,6 +114,8 @@ const wh_gemm_kernels *wh_gemm_kernels_get(wh_gemm_level level)
         return g_avx2;
     case WH_GEMM_AVX512:
         return g_avx512;
+    case WH_GEMM_AMX:
+        return g_amx;
     default:
         return NULL;
     }
@@ -96,4 +130,16 @@ wh_gemm_level wh_gemm_level_active(void)
 const wh_gemm_kernels *wh_gemm_active(void)
 {
     return wh_gemm_kernels_get(wh_gemm_level_active());
+}
+
+const wh_gemm_kernels *wh_gemm_for_type(wh_dtype type)
+{
+    if ((unsigned)type >= WH_DT_COUNT)
+        return NULL;
+    for (int lv = (int)wh_gemm_level_active(); lv > WH_GEMM_SCALAR; lv--) {
+        const wh_gemm_kernels *k = wh_gemm_kernels_get((wh_gemm_level)lv);
+        if (k != NULL && k->prepare[type] != NULL && k->rows[type] != NULL)
+            return k;
+    }
+    return NULL;
 }

@@ -13,16 +13,22 @@
  * weights with the F32 inputs, summed in a different order than dot_f16_ref
  * (tests hold them to 1e-5 of sum |w*x|).
  *
- * Levels, chosen once at run time: AVX-512 (F, BW, VL, DQ and VNNI: vpdpbusd),
- * AVX2 (+FMA, F16C: vpmaddubsw), scalar (the twin: vec_dot_ref per output).
- * WHALE_NO_SIMD=1 forces the scalar twin, WHALE_NO_AVX512=1 at most AVX2.
+ * Levels, chosen once at run time: AMX (AVX-512 plus AMX-TILE and AMX-INT8 tile
+ * products, tdpbsud/tdpbssd; Q4_K, Q5_K, Q6_K and Q8_0 only, see gemm_amx.c; the
+ * same numerics), AVX-512 (F, BW, VL, DQ and VNNI: vpdpbusd), AVX2 (+FMA, F16C:
+ * vpmaddubsw), scalar (the twin: vec_dot_ref per output). A level whose table lacks
+ * a type leaves that type to the next level down (wh_gemm_for_type); one product
+ * always takes prepare and rows from the same table. WHALE_NO_SIMD=1 forces the
+ * scalar twin, WHALE_NO_AVX512=1 at most AVX2, WHALE_NO_AMX=1 at most AVX-512. AMX
+ * needs Linux's permission for the tile data (arch_prctl ARCH_REQ_XCOMP_PERM),
+ * asked once, when the level is picked and no variable above rules AMX out.
  *
- * Layout technique (both SIMD levels). Activations are transposed once per product
- * into token tiles (L tokens: 16 for AVX-512, 8 for AVX2): for every 4 consecutive
- * inputs, L tokens x 4 bytes, stored as u8 (x + 128), so one vector load serves a
- * tile; weight rows are unpacked once per row tile into signed bytes, and 4 of them
- * are broadcast per instruction. The +128 is taken out exactly with the per-row
- * weight sums (corr below).
+ * Layout technique (the AVX2 and AVX-512 levels; AMX: see gemm_amx.c). Activations
+ * are transposed once per product into token tiles (L tokens: 16 for AVX-512, 8 for
+ * AVX2): for every 4 consecutive inputs, L tokens x 4 bytes, stored as u8 (x + 128),
+ * so one vector load serves a tile; weight rows are unpacked once per row tile into
+ * signed bytes, and 4 of them are broadcast per instruction. The +128 is taken out
+ * exactly with the per-row weight sums (corr below).
  */
 #ifndef WH_KERNELS_GEMM_H
 #define WH_KERNELS_GEMM_H
@@ -35,6 +41,7 @@ typedef enum wh_gemm_level {
     WH_GEMM_SCALAR = 0,
     WH_GEMM_AVX2 = 1,
     WH_GEMM_AVX512 = 2,
+    WH_GEMM_AMX = 3,
 } wh_gemm_level;
 
 /* One product. The caller fills everything but the scratch pointers' contents. */
@@ -66,12 +73,17 @@ typedef struct wh_gemm_kernels {
     int min_tokens; /* below this, T 1x1 dots are faster (one tile costs ~5 of them) */
 } wh_gemm_kernels;
 
-/* The kernels of a level (NULL when the CPU or the build lacks it). */
+/* The kernels of a level (NULL when the CPU or the build lacks it; AMX: also when the
+ * environment rules it out or Linux refused the tile data). */
 const wh_gemm_kernels *wh_gemm_kernels_get(wh_gemm_level level);
 /* The level in use (CPU support and environment, see above). */
 wh_gemm_level wh_gemm_level_active(void);
-/* The kernels in use; NULL for the scalar level. */
+/* The kernels in use; NULL for the scalar level. Their table may lack types that a
+ * lower level has: products go through wh_gemm_for_type. */
 const wh_gemm_kernels *wh_gemm_active(void);
+/* The table for one weight type: the active level's if it handles the type, else the
+ * first level below that does; NULL: the scalar twin (no GEMM). */
+const wh_gemm_kernels *wh_gemm_for_type(wh_dtype type);
 
 /* Bytes of the token-tile scratch (wh_gemm_args.prep) for T tokens of K inputs. */
 uint64_t wh_gemm_prep_bytes(int64_t K, int T);
@@ -80,8 +92,10 @@ uint64_t wh_gemm_prep_bytes(int64_t K, int T);
  * with xq already quantised (F16/BF16/F32: the float inputs). */
 void wh_gemm_rows_ref(const wh_gemm_args *a, long o0, long o1);
 
-/* SIMD tables (gemm_avx2.c, gemm_avx512.c): NULL when built without the flags. */
+/* SIMD tables (gemm_avx2.c, gemm_avx512.c, gemm_amx.c): NULL when built without the
+ * flags. */
 const wh_gemm_kernels *wh_gemm_avx2_kernels(void);
 const wh_gemm_kernels *wh_gemm_avx512_kernels(void);
+const wh_gemm_kernels *wh_gemm_amx_kernels(void);
 
 #endif

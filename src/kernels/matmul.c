@@ -90,13 +90,14 @@ static void gemm_rows_task(void *ctx, int ith, int nth)
         a->k->rows[a->g.type](&a->g, b * rt, e * rt < a->g.O ? e * rt : a->g.O);
 }
 
-/* The GEMM when the active level has a kernel for the type and T is large enough to
- * fill a tile; 0 if not taken (the caller runs the 1x1 dots). */
+/* The GEMM when a SIMD level has a kernel for the type (the active one, or the next
+ * below that has it) and T is large enough to fill a tile; 0 if not taken (the caller
+ * runs the 1x1 dots). */
 static int try_gemm(wh_pool *pool, wh_mm_scratch *sc, float *out, const float *inp,
                     const wh_tensor *w, const float *bias, int T, const wh_quant_traits *tr)
 {
-    const wh_gemm_kernels *k = wh_gemm_active();
-    if (k == NULL || k->rows[w->dtype] == NULL || T < k->min_tokens)
+    const wh_gemm_kernels *k = wh_gemm_for_type(w->dtype);
+    if (k == NULL || k->rows[w->dtype] == NULL || k->prepare[w->dtype] == NULL || T < k->min_tokens)
         return 0;
     int64_t K = w->ne[0];
     uint64_t xq = tr->vec_dot_type == WH_DT_F32 ? 0 : act_rows_bytes(K, T);
