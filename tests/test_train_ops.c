@@ -627,7 +627,7 @@ static void test_bias_update(void **st)
     (void)st;
     int sel[8] = {0, 1, 0, 2, 0, 1, 0, 3}; /* loads 4, 2, 1, 1: mean 2 */
     float load[4] = {0}, bias[4] = {0.1f, 0.0f, 0.0f, -0.1f};
-    wh_tr_moe_count_load(load, sel, 4, 2, 4);
+    wh_tr_moe_count_load(load, sel, NULL, 4, 2, 4);
     assert_true(load[0] == 4 && load[1] == 2 && load[2] == 1 && load[3] == 1);
     wh_tr_moe_bias_update(bias, load, 4, 0.01f);
     assert_true(fabsf(bias[0] - 0.09f) < 1e-7f && bias[1] == 0.0f);
@@ -636,6 +636,12 @@ static void test_bias_update(void **st)
     wh_tr_moe_load_stats(&ls, load, bias, 4);
     assert_true(ls.max_load == 4 && ls.mean_load == 2 && ls.max_over_mean == 2);
     assert_true(fabsf(ls.bias_min + 0.09f) < 1e-7f && fabsf(ls.bias_max - 0.09f) < 1e-7f);
+    /* padding positions (token < 0, as SFT and GRPO pad) are not counted: tokens 2 and 3
+     * are padding, so only the first two positions' choices {0,1}, {0,2} count */
+    int tokens[4] = {5, 7, -1, -1};
+    float load2[4] = {0};
+    wh_tr_moe_count_load(load2, sel, tokens, 4, 2, 4);
+    assert_true(load2[0] == 2 && load2[1] == 1 && load2[2] == 1 && load2[3] == 0);
 }
 
 /* ---------------------------------------------------------------- MTP */
@@ -984,7 +990,7 @@ static void test_model_steps(void **st)
         for (int l = 0; l < m.n_blocks; l++)
             if (m.w.blocks[l].is_moe) {
                 memset(load, 0, (size_t)c.E * sizeof(float));
-                wh_tr_moe_count_load(load, m.ba[l].route, B * T, c.K, c.E);
+                wh_tr_moe_count_load(load, m.ba[l].route, m.tokens, B * T, c.K, c.E);
                 wh_tr_moe_bias_update(m.route_bias + (size_t)l * c.E, load, c.E, 1e-3f);
                 wh_tr_load_stats ls;
                 wh_tr_moe_load_stats(&ls, load, m.route_bias + (size_t)l * c.E, c.E);

@@ -205,8 +205,10 @@ void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, co
                             int T, int E, int K, float alpha);
 
 /* Auxiliary-loss-free balancing (DeepSeek-V3 §2.1.2): load[E] += tokens routed to each
- * expert; after the step bias_i += gamma * sign(mean(load) - load_i); statistics. */
-void wh_tr_moe_count_load(float *load, const int *sel, int N, int K, int E);
+ * expert, padding positions (tokens[n] < 0; tokens NULL: none) not counted, so that the
+ * padded batches of SFT and GRPO do not steer the bias; after the step
+ * bias_i += gamma * sign(mean(load) - load_i); statistics. */
+void wh_tr_moe_count_load(float *load, const int *sel, const int *tokens, int N, int K, int E);
 void wh_tr_moe_bias_update(float *bias, const float *load, int E, float gamma);
 typedef struct wh_tr_load_stats {
     float max_load, mean_load, max_over_mean; /* max_over_mean: 1 = perfectly balanced */

@@ -291,10 +291,10 @@ void wh_tr_balance_backward(float *dscores, float dloss, const float *scores, co
 
 /* ---- auxiliary-loss-free balancing ---- */
 
-void wh_tr_moe_count_load(float *load, const int *sel, int N, int K, int E)
+void wh_tr_moe_count_load(float *load, const int *sel, const int *tokens, int N, int K, int E)
 {
     for (size_t a = 0; a < (size_t)N * K; a++)
-        if (sel[a] >= 0 && sel[a] < E)
+        if ((tokens == NULL || tokens[a / (size_t)K] >= 0) && sel[a] >= 0 && sel[a] < E)
             load[sel[a]] += 1.0f;
 }
 

@@ -136,8 +136,8 @@ void wh_trainer_accumulate(wh_trainer *t)
     int N = m->B * m->T;
     for (int l = 0; l < m->n_blocks; l++)
         if (m->w.blocks[l].is_moe)
-            wh_tr_moe_count_load(t->load + (size_t)l * t->E1, m->ba[l].route, N, m->cfg.K,
-                                 m->cfg.E);
+            wh_tr_moe_count_load(t->load + (size_t)l * t->E1, m->ba[l].route, m->tokens, N,
+                                 m->cfg.K, m->cfg.E);
     t->sums[WH_TR_SUM_LOSS] += m->loss;
     t->sums[WH_TR_SUM_MAIN] += m->loss_main;
     t->sums[WH_TR_SUM_MTP] += m->loss_mtp;
