@@ -14,7 +14,6 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=${WHALE:-$ROOT/build/whale}
 WORK=${1:-$ROOT/build/tiny-r1}
-STEPS=${STEPS:-600}
 mkdir -p "$WORK" "$ROOT/models"
 t0=$(date +%s)
 PRE=${PRETRAINED:-}
@@ -26,18 +25,26 @@ if [ -z "$PRE" ]; then
     "$W" data -t "$WORK/tok" -o "$WORK/shards" --val 0.02 --seed 1 "$WORK/data/pretrain.jsonl"
     echo "== 3. pretraining"
     "$W" train "$ROOT/tools/tiny_r1/pretrain.conf" --data "$WORK/shards" --out "$WORK/pretrain" \
-        --steps "$STEPS"
+        ${STEPS:+--steps "$STEPS"}
     PRE=$WORK/pretrain/checkpoint.bin
 fi
 echo "== 4. SFT"
 "$W" sft "$ROOT/tools/tiny_r1/sft.conf" --init_from "$PRE" --tokenizer "$WORK/tok" \
-    --sft_data "$WORK/data/sft.jsonl" --out "$WORK/sft" --steps "${SFT_STEPS:-400}"
+    --sft_data "$WORK/data/sft.jsonl" --out "$WORK/sft" ${SFT_STEPS:+--steps "$SFT_STEPS"}
 echo "== 5. GRPO"
 "$W" grpo "$ROOT/tools/tiny_r1/grpo.conf" --init_from "$WORK/sft/checkpoint.bin" \
-    --tokenizer "$WORK/tok" --out "$WORK/grpo" --steps "${GRPO_STEPS:-60}"
+    --tokenizer "$WORK/tok" --out "$WORK/grpo" ${GRPO_STEPS:+--steps "$GRPO_STEPS"}
 cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$WORK/grpo/model/"
 echo "== 6. export and evaluation"
 "$W" quantize "$WORK/grpo/model" "$ROOT/models/whale-tiny-r1.gguf" --type f16
-"$W" eval -m "$ROOT/models/whale-tiny-r1.gguf" --tasks arith,sort,countdown --levels 1-2 \
-    --n 50 --k 1 --temp 0 --seed 1 --json "$WORK/eval.json" | tee "$WORK/eval.txt"
+# pass@1 of every stage on the held-out sets (the base model after pretraining, the SFT
+# model, the GRPO model that ships)
+for stage in pretrain sft grpo; do
+    if [ "$stage" = grpo ]; then m="$ROOT/models/whale-tiny-r1.gguf"; else m="$WORK/$stage/model"; fi
+    [ -e "$m" ] || continue
+    [ -d "$m" ] && cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$m/"
+    echo "-- $stage"
+    "$W" eval -m "$m" --tasks arith,sort,countdown --levels 1-2 --n 100 --k 1 --temp 0 \
+        --seed 1 --json "$WORK/eval-$stage.json" | tee "$WORK/eval-$stage.txt"
+done
 echo "tiny-r1: done in $(( $(date +%s) - t0 )) s; models/whale-tiny-r1.gguf"

@@ -13,12 +13,11 @@ mkdir -p "$OUT"
 gen() { # family level n seed
     "$W" tasks --family "$1" --level "$2" --n "$3" --seed "$4" --sft - >> "$OUT/sft.jsonl"
 }
-gen arith 1 4000 1
-gen arith 2 4000 2
-gen arith 3 2000 3
-gen sort 1 2000 4
-gen sort 2 1000 5
-gen countdown 1 2000 6
+gen arith 1 12000 1
+gen arith 2 24000 2
+gen sort 1 3000 4
+gen sort 2 2000 5
+gen countdown 1 4000 6
 python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
