@@ -47,7 +47,9 @@ for shape in $SHAPES; do
                 w_td="$w_td $(field "$line" decodeD_tps)"; w_rss="$w_rss $(field "$line" rss_mb)"
                 if [ -x "$LLB" ]; then
                     fa=""; [ "$shape" = deepseek2 ] && fa=nofa
-                    line=$("$LLB" "$f" "$t" "$PROMPT" "$GEN" "$DEPTH" $fa)
+                    # llama.cpp aborts on some files (deepseek2 Q8_0): record nothing, go on
+                    line=$("$LLB" "$f" "$t" "$PROMPT" "$GEN" "$DEPTH" $fa 2>"$OUT/llama.err") ||
+                        { echo "llama.cpp failed on $f: $(grep -m1 -o 'GGML_ASSERT.*' "$OUT/llama.err")" >&2; line=""; }
                     l_pp="$l_pp $(field "$line" prefill_tps)"; l_tg="$l_tg $(field "$line" decode0_tps)"
                     l_td="$l_td $(field "$line" decodeD_tps)"; l_rss="$l_rss $(field "$line" rss_mb)"
                 fi
