@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cpu.h"
+
 void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride, int d,
                         float scale)
 {
@@ -33,14 +35,8 @@ static int g_simd;
 
 static void pick(void)
 {
-    const char *no = getenv("WHALE_NO_SIMD");
-#if defined(__x86_64__) || defined(__i386__)
-    g_simd = !(no && *no && *no != '0') && __builtin_cpu_supports("avx2") &&
-             __builtin_cpu_supports("fma");
-#else
-    (void)no;
-    g_simd = 0;
-#endif
+    /* attn_avx2.c is built with -mavx2 -mfma -mf16c */
+    g_simd = !wh_env_flag("WHALE_NO_SIMD") && wh_cpu_avx2();
 }
 
 void wh_attn_scores(float *scores, const float *q, const float *K, int n, int64_t stride, int d,

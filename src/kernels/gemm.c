@@ -16,6 +16,7 @@
 #include <unistd.h>
 #endif
 
+#include "kernels/cpu.h"
 #include "kernels/quant.h"
 
 uint64_t wh_gemm_prep_bytes(int64_t K, int T)
@@ -48,12 +49,6 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static wh_gemm_level g_level = WH_GEMM_SCALAR;
 static const wh_gemm_kernels *g_avx2, *g_avx512, *g_amx;
 
-static int env_set(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
-}
-
 /* AMX-TILE and AMX-INT8 usable by this process: CPUID leaf 7 EDX bits 24 and 25, the
  * OS saving the tile state (XCR0 bits 17 and 18), and Linux's permission for the tile
  * data (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), once per process; it
@@ -79,28 +74,20 @@ static int amx_usable(void)
 static void pick_level(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    /* clang has no "f16c" for __builtin_cpu_supports: CPUID leaf 1, ECX bit 29 */
-    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                 __builtin_cpu_supports("avx512vnni");
-    if (avx2)
+    if (wh_cpu_avx2())
         g_avx2 = wh_gemm_avx2_kernels();
-    if (avx512)
+    if (wh_cpu_avx512())
         g_avx512 = wh_gemm_avx512_kernels();
     /* asked only when it would be used: the permission enlarges every signal frame */
-    if (g_avx512 != NULL && wh_gemm_amx_kernels() != NULL && !env_set("WHALE_NO_SIMD") &&
-        !env_set("WHALE_NO_AVX512") && !env_set("WHALE_NO_AMX") && amx_usable())
+    if (g_avx512 != NULL && wh_gemm_amx_kernels() != NULL && !wh_env_flag("WHALE_NO_SIMD") &&
+        !wh_env_flag("WHALE_NO_AVX512") && !wh_env_flag("WHALE_NO_AMX") && amx_usable())
         g_amx = wh_gemm_amx_kernels();
 #endif
-    if (env_set("WHALE_NO_SIMD"))
+    if (wh_env_flag("WHALE_NO_SIMD"))
         g_level = WH_GEMM_SCALAR;
     else if (g_amx != NULL)
         g_level = WH_GEMM_AMX;
-    else if (g_avx512 != NULL && !env_set("WHALE_NO_AVX512"))
+    else if (g_avx512 != NULL && !wh_env_flag("WHALE_NO_AVX512"))
         g_level = WH_GEMM_AVX512;
     else if (g_avx2 != NULL)
         g_level = WH_GEMM_AVX2;

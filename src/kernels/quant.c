@@ -28,6 +28,7 @@
 
 #include "base/error.h"
 #include "base/fp.h"
+#include "kernels/cpu.h"
 
 static float h2f(uint16_t h)
 {
@@ -831,28 +832,12 @@ static int g_simd_active;
 static wh_quant_level g_level = WH_QUANT_SCALAR;
 static const wh_quant_simd_table *g_avx2, *g_avx512; /* built and supported by the CPU */
 
-static int env_set(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
-}
-
 static void cpu_tables(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    /* clang has no "f16c" for __builtin_cpu_supports: CPUID leaf 1, ECX bit 29 */
-    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
-    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                 __builtin_cpu_supports("avx512vnni");
-    if (avx2)
+    if (wh_cpu_avx2())
         g_avx2 = wh_quant_avx2_table();
-    if (avx512 && g_avx2 != NULL)
+    if (g_avx2 != NULL && wh_cpu_avx512())
         g_avx512 = wh_quant_avx512_table();
-#endif
 }
 
 /* vec_dot_simd (and quantize) from the highest level allowed that has a kernel for the
@@ -860,8 +845,8 @@ static void cpu_tables(void)
 static void pick_kernels(void)
 {
     cpu_tables();
-    const wh_quant_simd_table *hi = env_set("WHALE_NO_AVX512") ? NULL : g_avx512;
-    int use = g_avx2 != NULL && !env_set("WHALE_NO_SIMD");
+    const wh_quant_simd_table *hi = wh_env_flag("WHALE_NO_AVX512") ? NULL : g_avx512;
+    int use = g_avx2 != NULL && !wh_env_flag("WHALE_NO_SIMD");
     for (int t = 0; t < WH_DT_COUNT; t++) {
         wh_quant_traits *tr = &g_traits[t];
         if (tr->dequantize == NULL || g_avx2 == NULL)
