@@ -25,7 +25,7 @@ with open(d + "/train-00000.tok", "wb") as f:
 PY
 }
 S1="vocab_size=2048 hidden_size=128 num_hidden_layers=4 num_attention_heads=4 q_lora_rank=64 kv_lora_rank=64 qk_nope_head_dim=32 qk_rope_head_dim=16 v_head_dim=32 intermediate_size=384 moe_intermediate_size=64 n_routed_experts=8 num_experts_per_tok=2 n_shared_experts=1 first_k_dense_replace=1 num_nextn_predict_layers=1"
-S20="vocab_size=8192 hidden_size=384 num_hidden_layers=6 num_attention_heads=6 q_lora_rank=192 kv_lora_rank=128 qk_nope_head_dim=64 qk_rope_head_dim=32 v_head_dim=64 intermediate_size=1024 moe_intermediate_size=192 n_routed_experts=16 num_experts_per_tok=2 n_shared_experts=1 first_k_dense_replace=1 num_nextn_predict_layers=1"
+S20="vocab_size=8192 hidden_size=384 num_hidden_layers=6 num_attention_heads=6 q_lora_rank=192 kv_lora_rank=128 qk_nope_head_dim=64 qk_rope_head_dim=32 v_head_dim=64 intermediate_size=1024 moe_intermediate_size=192 n_routed_experts=8 num_experts_per_tok=2 n_shared_experts=1 first_k_dense_replace=1 num_nextn_predict_layers=1"
 RUN="batch_size=8 seq_len=128 threads=$TH"
 peak=$($PY -c "
 import torch, time
