@@ -18,9 +18,6 @@
  */
 #include "kernels/quant.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
