@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/error.h"
+#include "kernels/attn.h"
 #include "kernels/linear.h"
 #include "kernels/matmul.h"
 #include "kernels/norm.h"
@@ -86,6 +87,8 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     cols = imax(cols, imax(c->v_head_dim, 2 * (int)H));
     int ok = 1;
     s->kv = alloc_f((int64_t)c->num_hidden_layers * n_seq * n_ctx * s->kv_per_token, &ok);
+    wh_advise_huge(s->kv, sizeof(float) * (size_t)c->num_hidden_layers * (size_t)n_seq *
+                              (size_t)n_ctx * (size_t)s->kv_per_token);
     s->seq_pos = wh_calloc((size_t)n_seq, sizeof(int));
     s->row_seq = wh_calloc((size_t)n_batch, sizeof(int));
     s->row_pos = wh_calloc((size_t)n_batch, sizeof(int));
@@ -137,7 +140,7 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
         wh_state_free(s);
         return rc;
     }
-    s->att_scores = alloc_f((int64_t)n_threads * n_ctx, &ok);
+    s->att_scores = alloc_f((int64_t)n_threads * WH_ATTN_HEADS * n_ctx, &ok);
     if (d->is_mla) {
         int64_t kvl = c->kv_lora_rank, kvw = kvl + c->qk_rope_head_dim;
         int64_t wide = imax((int)kvl, imax(c->qk_nope_head_dim, c->v_head_dim));
