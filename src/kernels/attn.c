@@ -7,26 +7,31 @@
 
 #include "kernels/cpu.h"
 
-void wh_attn_scores_ref(float *scores, const float *q, const float *K, int n, int64_t stride, int d,
-                        float scale)
+void wh_attn_scores_ref(float *scores, int64_t lds, const float *q, int64_t ldq, int nq,
+                        const float *K, int n, int64_t stride, int d, float scale)
 {
-    for (int j = 0; j < n; j++) {
-        const float *k = K + (int64_t)j * stride;
-        float s = 0.0f;
-        for (int i = 0; i < d; i++)
-            s += q[i] * k[i];
-        scores[j] = s * scale;
-    }
+    for (int h = 0; h < nq; h++)
+        for (int j = 0; j < n; j++) {
+            const float *k = K + (int64_t)j * stride, *qh = q + h * ldq;
+            float s = 0.0f;
+            for (int i = 0; i < d; i++)
+                s += qh[i] * k[i];
+            scores[h * lds + j] = s * scale;
+        }
 }
 
-void wh_attn_accum_ref(float *out, const float *p, const float *V, int n, int64_t stride, int d)
+void wh_attn_accum_ref(float *out, int64_t ldo, const float *p, int64_t ldp, int nq, const float *V,
+                       int n, int64_t stride, int d)
 {
-    memset(out, 0, (size_t)d * sizeof(float));
-    for (int j = 0; j < n; j++) {
-        const float *v = V + (int64_t)j * stride;
-        float pj = p[j];
-        for (int i = 0; i < d; i++)
-            out[i] += pj * v[i];
+    for (int h = 0; h < nq; h++) {
+        float *o = out + h * ldo;
+        memset(o, 0, (size_t)d * sizeof(float));
+        for (int j = 0; j < n; j++) {
+            const float *v = V + (int64_t)j * stride;
+            float pj = p[h * ldp + j];
+            for (int i = 0; i < d; i++)
+                o[i] += pj * v[i];
+        }
     }
 }
 
@@ -39,27 +44,28 @@ static void pick(void)
     g_simd = !wh_env_flag("WHALE_NO_SIMD") && wh_cpu_avx2();
 }
 
-void wh_attn_scores(float *scores, const float *q, const float *K, int n, int64_t stride, int d,
-                    float scale)
+void wh_attn_scores(float *scores, int64_t lds, const float *q, int64_t ldq, int nq, const float *K,
+                    int n, int64_t stride, int d, float scale)
 {
     pthread_once(&g_once, pick);
 #if defined(__x86_64__) || defined(__i386__)
     if (g_simd) {
-        wh_attn_scores_avx2(scores, q, K, n, stride, d, scale);
+        wh_attn_scores_avx2(scores, lds, q, ldq, nq, K, n, stride, d, scale);
         return;
     }
 #endif
-    wh_attn_scores_ref(scores, q, K, n, stride, d, scale);
+    wh_attn_scores_ref(scores, lds, q, ldq, nq, K, n, stride, d, scale);
 }
 
-void wh_attn_accum(float *out, const float *p, const float *V, int n, int64_t stride, int d)
+void wh_attn_accum(float *out, int64_t ldo, const float *p, int64_t ldp, int nq, const float *V,
+                   int n, int64_t stride, int d)
 {
     pthread_once(&g_once, pick);
 #if defined(__x86_64__) || defined(__i386__)
     if (g_simd) {
-        wh_attn_accum_avx2(out, p, V, n, stride, d);
+        wh_attn_accum_avx2(out, ldo, p, ldp, nq, V, n, stride, d);
         return;
     }
 #endif
-    wh_attn_accum_ref(out, p, V, n, stride, d);
+    wh_attn_accum_ref(out, ldo, p, ldp, nq, V, n, stride, d);
 }

@@ -20,23 +20,31 @@ typedef struct attn_job {
     float *out; /* [T][nh][dv] */
 } attn_job;
 
+/* A job is one row t, one KV head g and a chunk of at most WH_ATTN_HEADS of the
+ * query heads that share it (chunks of a group are of equal size within one). */
 static void attn_task(void *ctx, int ith, int nth)
 {
     attn_job *a = ctx;
     wh_state *s = a->s;
+    int n_kv = a->nh / a->group;
+    int n_chunks = (a->group + WH_ATTN_HEADS - 1) / WH_ATTN_HEADS;
+    int per = (a->group + n_chunks - 1) / n_chunks;
     long begin, end;
-    wh_split((long)a->T * a->nh, ith, nth, &begin, &end);
-    float *scores = s->att_scores + (int64_t)ith * s->n_ctx;
+    wh_split((long)a->T * n_kv * n_chunks, ith, nth, &begin, &end);
+    float *scores = s->att_scores + (int64_t)ith * WH_ATTN_HEADS * s->n_ctx;
     for (long job = begin; job < end; job++) {
-        int t = (int)(job / a->nh), h = (int)(job % a->nh);
+        int t = (int)(job / ((long)n_kv * n_chunks));
+        int g = (int)(job / n_chunks % n_kv), c = (int)(job % n_chunks);
+        int h0 = g * a->group + c * per;
+        int nq = a->group - c * per < per ? a->group - c * per : per;
         int n = s->row_pos[t] + 1; /* causal: positions 0..pos */
-        int g = h / a->group;
         const float *cache = wh_state_cache(s, a->layer, s->row_seq[t]);
-        const float *q = a->q + ((int64_t)t * a->nh + h) * a->q_stride;
-        wh_attn_scores(scores, q, cache + (int64_t)g * a->k_head_off, n, s->kv_per_token, a->dk,
-                       a->scale);
-        wh_softmax_forward(scores, n);
-        wh_attn_accum(a->out + ((int64_t)t * a->nh + h) * a->dv, scores,
+        const float *q = a->q + ((int64_t)t * a->nh + h0) * a->q_stride;
+        wh_attn_scores(scores, s->n_ctx, q, a->q_stride, nq, cache + (int64_t)g * a->k_head_off, n,
+                       s->kv_per_token, a->dk, a->scale);
+        for (int h = 0; h < nq; h++)
+            wh_softmax_forward(scores + (int64_t)h * s->n_ctx, n);
+        wh_attn_accum(a->out + ((int64_t)t * a->nh + h0) * a->dv, a->dv, scores, s->n_ctx, nq,
                       cache + a->v_off + (int64_t)g * a->v_head_off, n, s->kv_per_token, a->dv);
     }
 }
