@@ -13,7 +13,9 @@
  *      where the CPU has it, AVX-512) equals the scalar twin within 1e-5 of
  *      sum_i |w_i*x_i| (the per-block integer sums are exact in all; only the
  *      FP32 order of combining blocks differs), also for every tail length and
- *      unaligned rows of the AVX-512 Q8_0 kernel; the scalar twin equals the dot
+ *      unaligned rows of the AVX-512 Q8_0 kernel, 1-40 blocks and unaligned rows of
+ *      the K-quant kernels, and extreme Q4_K / Q6_K blocks against activations over
+ *      the whole int8 range (-128 included); the scalar twin equals the dot
  *      of the dequantised rows within the same bound, and the SIMD activation
  *      quantisers equal the scalar ones byte for byte; WHALE_NO_SIMD=1 selects
  *      the twins, WHALE_NO_AVX512=1 the AVX2 kernels;
@@ -480,21 +482,14 @@ static void check_simd(const char *what, wh_vec_dot_fn f, wh_dtype t, int64_t n,
     assert_true(fabs(simd - ref) <= tol);
 }
 
-/* The weight row at w_buf + woff and the activations at x_buf + xoff (unaligned rows). */
-static void check_dot_at(wh_dtype t, int64_t n, int raw, int woff, int xoff)
+/* The scalar twin of the weight row w against the activation row xa (its vec_dot_type)
+ * equals the dot of the dequantised rows, and every SIMD dot (the dispatched one, then each
+ * level's own, whatever the environment chose) equals the twin, within 1e-5 of sum |terms|. */
+static void check_dot_rows(wh_dtype t, int64_t n, int raw, const void *w, const void *xa)
 {
     const wh_quant_traits *tr = wh_quant_traits_get(t);
     const wh_quant_traits *ta = wh_quant_traits_get(tr->vec_dot_type);
-    static uint8_t w_buf[16384 * 4 + 64], xa_buf[16384 * 4 + 64], xb[16384 * 4];
-    static float xf[16384], wd[16384], xd[16384];
-    uint8_t *w = w_buf + woff, *xa = xa_buf + xoff;
-    random_weight_row(t, w, n, raw);
-    for (int64_t i = 0; i < n; i++)
-        xf[i] = rnd_gauss();
-    /* activations: the SIMD quantiser equals the scalar one byte for byte */
-    ta->quantize_ref(xf, xa, n);
-    ta->quantize(xf, xb, n);
-    assert_memory_equal(xa, xb, row_bytes(tr->vec_dot_type, n));
+    static float wd[16384], xd[16384];
     tr->dequantize(w, wd, n);
     ta->dequantize(xa, xd, n);
     double exact = 0.0, sabs = 0.0;
@@ -508,7 +503,6 @@ static void check_dot_at(wh_dtype t, int64_t n, int raw, int woff, int xoff)
         print_error("%s n=%lld: scalar dot %.9g vs dequantised %.9g (tol %.3g)\n",
                     wh_dtype_get(t)->name, (long long)n, ref, exact, tol);
     assert_true(fabs(ref - exact) <= tol);
-    /* the dispatched kernel, then each level's own, whatever the environment chose */
     check_simd("SIMD", tr->vec_dot_simd, t, n, raw, w, xa, ref, tol);
     const wh_quant_simd_table *avx2 = wh_quant_level_table(WH_QUANT_AVX2);
     const wh_quant_simd_table *avx512 = wh_quant_level_table(WH_QUANT_AVX512);
@@ -516,6 +510,24 @@ static void check_dot_at(wh_dtype t, int64_t n, int raw, int woff, int xoff)
         check_simd("AVX2", avx2->vec_dot[t], t, n, raw, w, xa, ref, tol);
     if (avx512 != NULL)
         check_simd("AVX-512", avx512->vec_dot[t], t, n, raw, w, xa, ref, tol);
+}
+
+/* The weight row at w_buf + woff and the activations at x_buf + xoff (unaligned rows). */
+static void check_dot_at(wh_dtype t, int64_t n, int raw, int woff, int xoff)
+{
+    const wh_quant_traits *tr = wh_quant_traits_get(t);
+    const wh_quant_traits *ta = wh_quant_traits_get(tr->vec_dot_type);
+    static uint8_t w_buf[16384 * 4 + 64], xa_buf[16384 * 4 + 64], xb[16384 * 4];
+    static float xf[16384];
+    uint8_t *w = w_buf + woff, *xa = xa_buf + xoff;
+    random_weight_row(t, w, n, raw);
+    for (int64_t i = 0; i < n; i++)
+        xf[i] = rnd_gauss();
+    /* activations: the SIMD quantiser equals the scalar one byte for byte */
+    ta->quantize_ref(xf, xa, n);
+    ta->quantize(xf, xb, n);
+    assert_memory_equal(xa, xb, row_bytes(tr->vec_dot_type, n));
+    check_dot_rows(t, n, raw, w, xa);
 }
 
 static void check_dot(wh_dtype t, int64_t n, int raw)
@@ -563,6 +575,95 @@ static void test_q8_0_lengths(void **state)
     for (int s = 0; s < 2; s++)
         for (int off = 0; off < 64; off += 6)
             check_dot_at(WH_DT_Q8_0, sizes[s], (off / 6) & 1, off, 62 - off);
+}
+
+/* The AVX-512 Q4_K and Q6_K kernels take the f16 scales of 16 blocks at a time (masked for
+ * the last, partial group): every block count from 1 to 40 (1-15 blocks, one group, one
+ * group and 1-15, two groups, two and 1-8), the 1536- and 8960-input rows of a 1.5B model,
+ * rows at even addresses (weight blocks are 2-byte aligned, Q8_K blocks 4-byte); the other
+ * K-quants ride along for the AVX2 kernels. */
+static void test_kquant_lengths(void **state)
+{
+    (void)state;
+    static const wh_dtype types[] = {WH_DT_Q2_K, WH_DT_Q3_K, WH_DT_Q4_K, WH_DT_Q5_K, WH_DT_Q6_K};
+    for (int k = 0; k < 5; k++) {
+        for (int64_t nb = 1; nb <= 40; nb++)
+            check_dot_at(types[k], nb * WH_QK_K, (int)(nb & 1), (int)(nb % 7) * 2,
+                         (int)(nb % 5) * 4);
+        check_dot_at(types[k], 1536, 1, 62, 4);
+        check_dot_at(types[k], 8960, 0, 2, 60);
+        check_dot_at(types[k], 8960, 1, 30, 12);
+    }
+}
+
+/* One of the bytes that are extreme for some field of a block, or a random one. */
+static uint8_t extreme_byte(void)
+{
+    static const uint8_t pick[] = {0x00, 0xFF, 0x80, 0x7F, 0x0F, 0xF0, 0x3F, 0xC0, 0x33, 0xCC};
+    uint32_t r = rnd_u32() % 12;
+    return r < 10 ? pick[r] : (uint8_t)rnd_u32();
+}
+
+/* Q8_K activations with every quant in `mode`: 0 all -128, 1 all 127, 2 alternating -128 /
+ * 127, 3 picked from -128, -127, 127, 0 or random; the block sums to match. -128 is beyond
+ * what the quantiser emits (-127..127), but the Q4_K and Q6_K kernels are exact for any
+ * int8 (a sum of 4 products is at most 4*63*128 = 32256 in magnitude, an int16). */
+static void extreme_q8_K(wh_block_q8_K *b, int64_t nb, int mode)
+{
+    static const int8_t pick[] = {-128, -127, 127, 0};
+    for (int64_t i = 0; i < nb; i++) {
+        b[i].d = 0.01f * (float)(1 + i % 5);
+        for (int e = 0; e < WH_QK_K; e++) {
+            uint32_t r = rnd_u32();
+            b[i].qs[e] = mode == 0   ? -128
+                         : mode == 1 ? 127
+                         : mode == 2 ? (e & 1 ? 127 : -128)
+                         : r % 5 < 4 ? pick[r % 5]
+                                     : (int8_t)(r >> 8);
+        }
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++)
+                sum += b[i].qs[16 * g + j];
+            b[i].bsums[g] = (int16_t)sum;
+        }
+    }
+}
+
+/* Q4_K and Q6_K weight rows whose bytes are all 0xFF (largest quants, Q4_K's largest scales
+ * and mins, Q6_K scale -1), all 0x80 / 0x7F (Q6_K scales -128 / 127), all 0x00, or picked
+ * per byte from such values, with finite f16 scales; against extreme activations. */
+static void test_kquant_extremes(void **state)
+{
+    (void)state;
+    enum { NB = 18 };
+    static const wh_dtype types[] = {WH_DT_Q4_K, WH_DT_Q6_K};
+    static wh_block_q8_K xa[NB];
+    static uint8_t w[NB * 210];
+    for (int k = 0; k < 2; k++) {
+        wh_dtype t = types[k];
+        int bb = wh_dtype_get(t)->block_bytes;
+        for (int wmode = 0; wmode < 5; wmode++)
+            for (int xmode = 0; xmode < 4; xmode++) {
+                static const uint8_t fill[] = {0xFF, 0x80, 0x7F, 0x00};
+                for (int i = 0; i < NB * bb; i++)
+                    w[i] = wmode < 4 ? fill[wmode] : extreme_byte();
+                for (int i = 0; i < NB; i++) {
+                    uint16_t d = h16(0.5f + 0.125f * (float)(i % 7));
+                    uint16_t dmin = h16(i & 1 ? 0.25f : 3.0f);
+                    uint8_t *blk = w + i * bb;
+                    if (t == WH_DT_Q4_K) {
+                        memcpy(blk, &d, 2);
+                        memcpy(blk + 2, &dmin, 2);
+                    } else {
+                        memcpy(blk + 208, &d, 2);
+                    }
+                }
+                extreme_q8_K(xa, NB, xmode);
+                for (int64_t nb = 1; nb <= NB; nb += 17) /* one block, then a group and 2 */
+                    check_dot_rows(t, nb * WH_QK_K, wmode, w, xa);
+            }
+    }
 }
 
 /* Children for test_env: each picks the kernels under its own environment. */
@@ -741,7 +842,8 @@ int main(void)
         cmocka_unit_test(test_hand_built_legacy), cmocka_unit_test(test_hand_built_kquants),
         cmocka_unit_test(test_roundtrip_error),   cmocka_unit_test(test_simd_vs_scalar),
         cmocka_unit_test(test_bad_row_lengths),   cmocka_unit_test(test_gguf_bad_quant_shapes),
-        cmocka_unit_test(test_q8_0_lengths),
+        cmocka_unit_test(test_q8_0_lengths),      cmocka_unit_test(test_kquant_lengths),
+        cmocka_unit_test(test_kquant_extremes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
