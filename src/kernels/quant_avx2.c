@@ -138,6 +138,11 @@ static inline __m256 load_bf16x8(const uint16_t *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
+/* Bytes ahead of the weight row that the half-precision dots prefetch: decode streams
+ * F16/BF16 rows from DRAM, where the hardware prefetchers alone left the dot about
+ * 13% below llama.cpp's (qwen2 F16, 2 threads). */
+#define HALF_AHEAD 2048
+
 #define DOT_HALF(name, load, conv)                                                                 \
     static float name(int64_t n, const void *w, const void *x)                                     \
     {                                                                                              \
@@ -146,6 +151,7 @@ static inline __m256 load_bf16x8(const uint16_t *p)
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;                                \
         int64_t i = 0;                                                                             \
         for (; i + 32 <= n; i += 32) {                                                             \
+            _mm_prefetch((const char *)(a + i) + HALF_AHEAD, _MM_HINT_T0);                         \
             s0 = _mm256_fmadd_ps(load(a + i), _mm256_loadu_ps(b + i), s0);                         \
             s1 = _mm256_fmadd_ps(load(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);                 \
             s2 = _mm256_fmadd_ps(load(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);               \
