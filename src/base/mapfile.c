@@ -6,13 +6,13 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/env.h"
 #include "base/error.h"
 
 /* ---- I/O fault injection (see mapfile.h) ---- */
@@ -97,7 +97,7 @@ static void *io_mmap(size_t n, int fd)
     size_t tail = span - (size_t)(a - r) - n;
     if (tail > 0)
         munmap(a + n, tail);
-    if (getenv("WHALE_NO_HUGEPAGE") == NULL)
+    if (!wh_env_flag("WHALE_NO_HUGEPAGE"))
         (void)madvise(a, n, MADV_HUGEPAGE);
     return a;
 }

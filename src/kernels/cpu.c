@@ -1,9 +1,6 @@
 /* cpu.c — see cpu.h. */
 #include "kernels/cpu.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -30,10 +27,4 @@ int wh_cpu_avx512(void)
 #else
     return 0;
 #endif
-}
-
-int wh_env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }

@@ -86,9 +86,9 @@ int wh_state_init(wh_state *s, const wh_model *m, int n_ctx, int n_batch, int n_
     cols = imax(cols, imax(ffw, imax(c->moe_intermediate_size, c->qk_nope_head_dim)));
     cols = imax(cols, imax(c->v_head_dim, 2 * (int)H));
     int ok = 1;
-    s->kv = alloc_f((int64_t)c->num_hidden_layers * n_seq * n_ctx * s->kv_per_token, &ok);
-    wh_advise_huge(s->kv, sizeof(float) * (size_t)c->num_hidden_layers * (size_t)n_seq *
-                              (size_t)n_ctx * (size_t)s->kv_per_token);
+    int64_t kv_floats = (int64_t)c->num_hidden_layers * n_seq * n_ctx * s->kv_per_token;
+    s->kv = alloc_f(kv_floats, &ok);
+    wh_advise_huge(s->kv, sizeof(float) * (size_t)kv_floats);
     s->seq_pos = wh_calloc((size_t)n_seq, sizeof(int));
     s->row_seq = wh_calloc((size_t)n_batch, sizeof(int));
     s->row_pos = wh_calloc((size_t)n_batch, sizeof(int));
