@@ -30,7 +30,7 @@ if [ -z "$PRE" ]; then
 fi
 echo "== 4. SFT"
 "$W" sft "$ROOT/tools/tiny_r1/sft.conf" --init_from "$PRE" --tokenizer "$WORK/tok" \
-    --sft_data "$WORK/data/sft.jsonl" --out "$WORK/sft" ${SFT_STEPS:+--steps "$SFT_STEPS"}
+    --sft_data "$WORK/data/sft_mix.jsonl" --out "$WORK/sft" ${SFT_STEPS:+--steps "$SFT_STEPS"}
 echo "== 5. GRPO"
 "$W" grpo "$ROOT/tools/tiny_r1/grpo.conf" --init_from "$WORK/sft/checkpoint.bin" \
     --tokenizer "$WORK/tok" --out "$WORK/grpo" ${GRPO_STEPS:+--steps "$GRPO_STEPS"}
@@ -44,7 +44,7 @@ for stage in pretrain sft grpo; do
     [ -e "$m" ] || continue
     [ -d "$m" ] && cp "$WORK/tok/tokenizer.json" "$WORK/tok/tokenizer_config.json" "$m/"
     echo "-- $stage"
-    "$W" eval -m "$m" --tasks arith,sort,countdown --levels 1-2 --n 100 --k 1 --temp 0 \
+    "$W" eval -m "$m" --tasks arith,sort,countdown --levels 1-2 --n 300 --k 1 --temp 0 \
         --seed 1 --json "$WORK/eval-$stage.json" | tee "$WORK/eval-$stage.txt"
 done
 echo "tiny-r1: done in $(( $(date +%s) - t0 )) s; models/whale-tiny-r1.gguf"

@@ -4,6 +4,9 @@
 #                       the reasoning inside <think>, the answer in \boxed{} (whale tasks --sft)
 #   OUT/pretrain.jsonl  the same conversations rendered as R1-format text documents
 #   OUT/corpus.txt      one line per document, for training the tokenizer
+#   OUT/sft_mix.jsonl   the SFT stage's data: sft.jsonl plus more level-2 multiplication
+#                       (the step the pretrained model gets wrong most: adding the shifted
+#                       rows) and more Countdown level 1, items pretraining never saw
 # Deterministic: fixed seeds and counts. usage: make_corpus.sh WHALE OUT
 set -eu
 W=$1
@@ -31,4 +34,14 @@ with open(out + "/sft.jsonl") as f, open(out + "/pretrain.jsonl", "w") as p, \
         p.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
         c.write(text.replace("\n", " ") + "\n")
 PY
-echo "make_corpus: $(wc -l < "$OUT/sft.jsonl") conversations in $OUT"
+# SFT mix: every conversation above, then new items (other seeds): the multiplications
+# among 60,000 level-2 arithmetic items (about 23,000) and 4,000 Countdown level 1.
+cp "$OUT/sft.jsonl" "$OUT/sft_mix.jsonl"
+"$W" tasks --family arith --level 2 --n 60000 --seed 7 --sft - | python3 -c '
+import json, sys
+for line in sys.stdin:
+    if " * " in json.loads(line)["messages"][0]["content"]:
+        sys.stdout.write(line)
+' >> "$OUT/sft_mix.jsonl"
+"$W" tasks --family countdown --level 1 --n 4000 --seed 8 --sft - >> "$OUT/sft_mix.jsonl"
+echo "make_corpus: $(wc -l < "$OUT/sft.jsonl") conversations in $OUT, $(wc -l < "$OUT/sft_mix.jsonl") in the SFT mix"
