@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/env.h"
 #include "kernels/cpu.h"
 
 void wh_attn_scores_ref(float *scores, int64_t lds, const float *q, int64_t ldq, int nq,

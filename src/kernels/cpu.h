@@ -4,8 +4,6 @@
 #ifndef WH_KERNELS_CPU_H
 #define WH_KERNELS_CPU_H
 
-#include "base/env.h" /* wh_env_flag */
-
 /* AVX2 with FMA and F16C. */
 int wh_cpu_avx2(void);
 /* wh_cpu_avx2() and AVX-512 F, BW, VL, DQ and VNNI. */

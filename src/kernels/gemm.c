@@ -16,6 +16,7 @@
 #include <unistd.h>
 #endif
 
+#include "base/env.h"
 #include "kernels/cpu.h"
 #include "kernels/quant.h"
 

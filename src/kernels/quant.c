@@ -25,6 +25,7 @@
 
 #include "base/error.h"
 #include "base/fp.h"
+#include "base/env.h"
 #include "kernels/cpu.h"
 
 static float h2f(uint16_t h)

@@ -13,8 +13,8 @@ W=$1
 OUT=$2
 mkdir -p "$OUT"
 : > "$OUT/sft.jsonl"
-gen() { # family level n seed
-    "$W" tasks --family "$1" --level "$2" --n "$3" --seed "$4" --sft - >> "$OUT/sft.jsonl"
+gen() { # family level n seed [file, default sft.jsonl]
+    "$W" tasks --family "$1" --level "$2" --n "$3" --seed "$4" --sft - >> "$OUT/${5:-sft.jsonl}"
 }
 gen arith 1 12000 1
 gen arith 2 24000 2
@@ -43,5 +43,5 @@ for line in sys.stdin:
     if " * " in json.loads(line)["messages"][0]["content"]:
         sys.stdout.write(line)
 ' >> "$OUT/sft_mix.jsonl"
-"$W" tasks --family countdown --level 1 --n 4000 --seed 8 --sft - >> "$OUT/sft_mix.jsonl"
+gen countdown 1 4000 8 sft_mix.jsonl
 echo "make_corpus: $(wc -l < "$OUT/sft.jsonl") conversations in $OUT, $(wc -l < "$OUT/sft_mix.jsonl") in the SFT mix"
